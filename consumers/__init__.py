@@ -1,0 +1,1 @@
+"""Kafka consumers: intake, projector, watchdog and alerts."""

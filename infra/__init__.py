@@ -1,0 +1,1 @@
+"""Settings, connections, the local Kafka broker and the command line: the composition root."""

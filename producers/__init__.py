@@ -1,0 +1,1 @@
+"""Publishers onto Kafka: the outbox relay and the command client for other services."""

@@ -1,0 +1,1 @@
+"""Read models built from ticket events: the SLA view and billing statements."""
