@@ -1,0 +1,18 @@
+"""The `nettask` command line: the composition root for operators, analysts and tests."""
+
+from __future__ import annotations
+
+import typer
+
+from infra.cli import calendar_cmd, kafka_cmd, policy_cmd, replay_cmd, sla_cmd
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(sla_cmd.app, name="sla")
+app.add_typer(calendar_cmd.app, name="calendar")
+app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(kafka_cmd.app, name="kafka")
+app.command("replay")(replay_cmd.replay)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,5 @@
+"""Placeholder: filled in by its issue."""
+
+
+def replay() -> None:
+    """Replay commands."""

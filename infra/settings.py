@@ -1,0 +1,48 @@
+"""Settings of every component, read from the environment (prefix NETTASK_) with sensible local defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TopicSettings(BaseSettings):
+    """Names and partition counts of the topics of DESIGN.md."""
+
+    model_config = SettingsConfigDict(env_prefix="NETTASK_TOPIC_", extra="ignore")
+
+    commands: str = "tickets.commands"
+    commands_dlq: str = "tickets.commands.dlq"
+    events: str = "tickets.events"
+    sla_alerts: str = "tickets.sla-alerts"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class Settings(BaseSettings):
+    """Where state lives and how to reach the broker and the database."""
+
+    model_config = SettingsConfigDict(env_prefix="NETTASK_", extra="ignore")
+
+    var_dir: Path = Path("var")
+    policy_file: Path | None = None
+    # "sqlite" (embedded, default) or "postgres".
+    store: str = Field(default="sqlite", pattern="^(sqlite|postgres)$")
+    sqlite_path: Path | None = None
+    postgres_dbname: str = "nettask"
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_user: str = "nettask"
+    postgres_password: str = "nettask"
+    # Unset: the project's own local broker (infra/kafka) is used.
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+
+    def sqlite_file(self) -> Path:
+        return self.sqlite_path or self.var_dir / "events.sqlite"
