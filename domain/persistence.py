@@ -1,0 +1,42 @@
+"""How pydantic events are stored: dumped to JSON-ready dicts, encoded with orjson, rebuilt by class."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic, resolve_topic
+from pydantic import BaseModel
+
+
+class PydanticMapper(Mapper):
+    """Stores an event as the JSON of its pydantic model, so the relay can forward it unchanged."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol) -> StoredEvent:
+        state = self.transcoder.encode(cast(BaseModel, domain_event).model_dump(mode="json"))
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=state,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol:
+        event_type = resolve_topic(stored_event.topic)
+        return event_type.model_validate(self.transcoder.decode(stored_event.state))
+
+
+class OrjsonTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+PERSISTENCE_ENV = {
+    "MAPPER_TOPIC": get_topic(PydanticMapper),
+    "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
+}

@@ -1,0 +1,129 @@
+"""SLA metrics: a target counted on a clock over running stretches, with pauses, due times and at-risk times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.policy import ClockKind
+
+FIRST_RESPONSE = "first_response"
+
+
+def next_response(number: int) -> str:
+    """The name of the n-th next-response metric of a ticket."""
+    return f"next_response:{number}"
+
+
+class MetricState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
+    BREACHED = "breached"
+    # The ticket was withdrawn while the metric ran: neither met nor breached.
+    CANCELLED = "cancelled"
+
+
+OPEN_STATES = frozenset({MetricState.RUNNING, MetricState.PAUSED})
+
+
+class Stretch(BaseModel):
+    """A stretch of time during which the metric's clock ran; `end` is None while it still runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: datetime
+    end: datetime | None = None
+
+
+class Metric(BaseModel):
+    """One SLA metric of one ticket (first response, or the n-th next response)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    target: timedelta
+    clock: ClockKind
+    stretches: tuple[Stretch, ...]
+    state: MetricState = MetricState.RUNNING
+    due_at: datetime | None = None
+    at_risk_at: datetime | None = None
+    at_risk_flagged: bool = False
+    stopped_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+# A clock as domain.calendar provides it: (kind) -> object with add(start, work) and between(start, end).
+ClockFor = Callable[[ClockKind], object]
+
+
+def instant_after(stretches: tuple[Stretch, ...], work: timedelta, clock) -> datetime | None:
+    """The instant at which `work` of counted time has passed over the stretches; None if not yet planned.
+
+    Walks the closed stretches first; the open one (if any) runs on without end.
+    """
+    remaining = work
+    for stretch in stretches:
+        if stretch.end is None:
+            return clock.add(stretch.start, remaining)
+        counted = clock.between(stretch.start, stretch.end)
+        if remaining <= counted:
+            return clock.add(stretch.start, remaining)
+        remaining -= counted
+    return None
+
+
+def counted(metric: Metric, clock) -> timedelta:
+    """Counted time over the metric's closed stretches."""
+    return sum((clock.between(s.start, s.end) for s in metric.stretches if s.end), timedelta())
+
+
+def plan(metric: Metric, clock_for: ClockFor, at_risk_share: Decimal) -> Metric:
+    """Recompute due and at-risk times from the stretches; while paused with time left, both are unknown."""
+    clock = clock_for(metric.clock)
+    at_risk_work = timedelta(minutes=int(metric.target // timedelta(minutes=1) * at_risk_share))
+    return metric.model_copy(
+        update={
+            "due_at": instant_after(metric.stretches, metric.target, clock),
+            "at_risk_at": instant_after(metric.stretches, at_risk_work, clock),
+        }
+    )
+
+
+def start(name: str, at: datetime, target: timedelta, clock: ClockKind) -> Metric:
+    return Metric(name=name, target=target, clock=clock, stretches=(Stretch(start=at),))
+
+
+def pause(metric: Metric, at: datetime) -> Metric:
+    last = metric.stretches[-1]
+    closed = last.model_copy(update={"end": max(at, last.start)})
+    return metric.model_copy(
+        update={"stretches": (*metric.stretches[:-1], closed), "state": MetricState.PAUSED}
+    )
+
+
+def resume(metric: Metric, at: datetime) -> Metric:
+    return metric.model_copy(
+        update={"stretches": (*metric.stretches, Stretch(start=at)), "state": MetricState.RUNNING}
+    )
+
+
+def retarget(metric: Metric, target: timedelta, clock: ClockKind) -> Metric:
+    """A severity change: the same stretches, counted again against the new target on the new clock."""
+    return metric.model_copy(update={"target": target, "clock": clock})
+
+
+def stop(metric: Metric, at: datetime, state: MetricState) -> Metric:
+    return metric.model_copy(update={"state": state, "stopped_at": at})
+
+
+def is_overdue(metric: Metric, at: datetime) -> bool:
+    """The metric is open and its due time is not after `at`: it has breached (paused ones only if due before)."""
+    return metric.is_open and metric.due_at is not None and metric.due_at <= at
