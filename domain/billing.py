@@ -97,7 +97,7 @@ class Month:
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         from_text = core_schema.no_info_after_validator_function(
-            cls.parse, core_schema.str_schema(pattern=_MONTH_TEXT.pattern)
+            cls.parse, core_schema.str_schema(pattern=r"^\d{4}-\d{2}$")
         )
         return core_schema.json_or_python_schema(
             json_schema=from_text,
