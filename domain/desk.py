@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -19,8 +21,10 @@ from domain.events import DomainEvent
 from domain.persistence import PERSISTENCE_ENV
 from domain.policy import PolicyBook
 
-# A concurrent writer saved the same stream first: decide again on the fresh state, a few times at most.
-MAX_CONFLICT_RETRIES = 5
+# A concurrent writer saved the same stream first: decide again on the fresh state, after a short random
+# back-off so that writers racing for one ticket stop colliding; give up only under pathological contention.
+MAX_CONFLICT_RETRIES = 12
+BACKOFF_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class TicketDesk(Application[UUID]):
         2. Save every new event at once.
         3. On a conflict with a concurrent writer, redo the whole batch on fresh states.
         """
-        for _attempt in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
             workspace = _Workspace()
             outcomes = [self._decide(command, workspace) for command in commands]
             try:
@@ -75,7 +79,7 @@ class TicketDesk(Application[UUID]):
                     self.save(*workspace.pending)
                 return outcomes
             except IntegrityError:
-                continue
+                time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** min(attempt, 6)))
         raise RuntimeError(f"gave up after {MAX_CONFLICT_RETRIES} write conflicts")
 
     def _decide(self, command: Command, workspace: _Workspace) -> Outcome:

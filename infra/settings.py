@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     postgres_port: int = 5432
     postgres_user: str = "nettask"
     postgres_password: str = "nettask"
+    postgres_schema: str = "public"
     # Unset: the project's own local broker (infra/kafka) is used.
     kafka_bootstrap_servers: str | None = Field(
         default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"

@@ -1,0 +1,90 @@
+"""The event store round trip and write conflicts, the same tests on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from uuid import uuid4
+
+from domain import commands as c
+from domain.events import Opened, Responded
+from infra.store import build_desk
+
+T0 = datetime.fromisoformat("2026-03-02T10:00:00+01:00")
+
+
+def subscribe(customer: str, plan: str = "standard") -> c.SubscribePlan:
+    return c.SubscribePlan(
+        command_id=uuid4(), occurred_at=T0, actor="crm", customer_id=customer, plan=plan,
+        effective_from=T0 - timedelta(days=60),
+    )  # fmt: skip
+
+
+def open_ticket(customer: str, reference: str) -> c.OpenTicket:
+    return c.OpenTicket(
+        command_id=uuid4(), occurred_at=T0, actor="crm", source="crm", reference=reference,
+        customer_id=customer, department="trouble", severity="B", language="en", subject="site down",
+    )  # fmt: skip
+
+
+def test_events_survive_a_restart_and_repeats_change_nothing(store_settings, policy_book):
+    customer = f"cust-{uuid4().hex[:8]}"
+    opening = open_ticket(customer, "T-1")
+    reply = c.RecordResponse(
+        command_id=uuid4(), occurred_at=T0 + timedelta(hours=1), actor="agent", ticket_id=opening.ticket_id
+    )
+    desk = build_desk(store_settings, policy_book)
+    assert [o.status for o in desk.handle_batch([subscribe(customer), opening, reply])] == ["applied"] * 3
+    desk.close()
+
+    reopened = build_desk(store_settings, policy_book)
+    stored = list(reopened.events_of(opening.ticket_id))
+    assert [type(e) for e in stored] == [Opened, Responded]
+    assert stored[0].deadlines[0].due_at == datetime.fromisoformat("2026-03-02T14:00:00+01:00")
+    assert reopened.handle(opening).status == "unchanged"
+    assert reopened.handle(reply).status == "unchanged"
+    assert reopened.ticket(opening.ticket_id).version == 2
+    reopened.close()
+
+
+def test_concurrent_writers_to_one_ticket_lose_nothing(store_settings, policy_book):
+    customer = f"cust-{uuid4().hex[:8]}"
+    opening = open_ticket(customer, "T-2")
+    setup = build_desk(store_settings, policy_book)
+    setup.handle_batch([subscribe(customer), opening])
+    replies = [
+        c.RecordCustomerReply(
+            command_id=uuid4(), occurred_at=T0 + timedelta(minutes=n), actor="customer", ticket_id=opening.ticket_id
+        )
+        for n in range(1, 41)
+    ]
+    desks = [build_desk(store_settings, policy_book) for _ in range(4)]
+
+    def apply(n: int) -> str:
+        return desks[n % 4].handle(replies[n]).status
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(apply, range(len(replies))))
+
+    assert statuses == ["applied"] * len(replies)
+    ticket = setup.ticket(opening.ticket_id)
+    assert ticket.version == 1 + len(replies)
+    assert {r.command_id for r in replies} <= ticket.seen_commands
+    versions = [e.originator_version for e in setup.events_of(opening.ticket_id)]
+    assert versions == list(range(1, len(replies) + 2))
+    for desk in (setup, *desks):
+        desk.close()
+
+
+def test_a_batch_that_refuses_one_command_still_saves_the_others(store_settings, policy_book):
+    customer = f"cust-{uuid4().hex[:8]}"
+    good = open_ticket(customer, "T-3")
+    bad = open_ticket(customer, "T-4").model_copy(update={"department": "guidance"})
+    desk = build_desk(store_settings.model_copy(), policy_book)
+    basic = subscribe(customer, plan="basic")
+    outcomes = desk.handle_batch([basic, good, bad])
+    assert [o.status for o in outcomes] == ["applied", "applied", "refused"]
+    assert "plan basic does not include department guidance" in outcomes[2].reason
+    assert desk.ticket(good.ticket_id) is not None
+    assert desk.ticket(bad.ticket_id) is None
+    desk.close()
