@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID, uuid5
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from domain.policy import Channel, Severity
 
@@ -36,6 +46,12 @@ class Command(BaseModel):
     command_id: UUID
     occurred_at: AwareDatetime
     actor: Name
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        """Instants are stored in UTC; the publisher's offset only said where it was."""
+        return value.astimezone(UTC)
 
     @property
     def key(self) -> str:
@@ -163,6 +179,11 @@ class SubscribePlan(Command):
     plan: Name
     effective_from: AwareDatetime
 
+    @field_validator("effective_from")
+    @classmethod
+    def _from_in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
     @property
     def key(self) -> str:
         return self.customer_id
@@ -183,3 +204,10 @@ def parse_command(data: bytes | str | dict) -> AnyCommand:
     if isinstance(data, dict):
         return COMMAND_ADAPTER.validate_python(data)
     return COMMAND_ADAPTER.validate_json(data)
+
+
+def explain(error: ValidationError) -> str:
+    """A validation error on one line: `field.path: message; ...`, fit for a log, a header or a terminal."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'json'}: {e['msg']}" for e in error.errors(include_url=False)
+    )

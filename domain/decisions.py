@@ -89,13 +89,9 @@ def decide_open(
     if existing is not None:
         if command.command_id in existing.seen_commands:
             return []
-        raise TicketAlreadyOpened(
-            f"ticket {existing.id} for {command.source}:{command.reference} was already opened"
-        )
+        raise TicketAlreadyOpened(f"ticket {existing.id} for {command.source}:{command.reference} was already opened")
     if plan_name is None:
-        raise NoPlanInForce(
-            f"customer {command.customer_id} has no support plan at {command.occurred_at.isoformat()}"
-        )
+        raise NoPlanInForce(f"customer {command.customer_id} has no support plan at {command.occurred_at.isoformat()}")
     policy = book.in_force(command.occurred_at)
     _check_included(policy, plan_name, command)
     target, clock = first_response_target(policy, plan_name, command.severity, command.language)
@@ -142,9 +138,7 @@ def decide(ticket: Ticket | None, command: cmd.TicketCommand, book: PolicyBook) 
         raise TicketNotFound(f"no ticket {command.ticket_id}: it was never opened")
     if command.command_id in ticket.seen_commands:
         return []
-    if ticket.status in ENDED or (
-        ticket.status is TicketStatus.RESOLVED and not _allowed_on_resolved(command)
-    ):
+    if ticket.status in ENDED or (ticket.status is TicketStatus.RESOLVED and not _allowed_on_resolved(command)):
         if isinstance(command, WATCHDOG_COMMANDS):
             return []  # the watchdog raced a resolution: nothing left to watch
         raise IllegalTransition(_ended_message(ticket, command))
@@ -178,9 +172,7 @@ def _require_status(decision: Decision, *allowed: TicketStatus) -> None:
         )
 
 
-def _retargeted_deadlines(
-    decision: Decision, severity: Severity
-) -> tuple[int, object, tuple[ev.Deadline, ...]]:
+def _retargeted_deadlines(decision: Decision, severity: Severity) -> tuple[int, object, tuple[ev.Deadline, ...]]:
     """Recompute the open metrics for a new severity, from the stretches they ran since the ticket opened."""
     ticket = decision.ticket
     target, clock = first_response_target(decision.policy, ticket.plan, severity, ticket.language)

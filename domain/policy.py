@@ -182,9 +182,7 @@ class Policy(_Strict):
         try:
             return self.plans[name]
         except KeyError:
-            raise PolicyError(
-                f"unknown plan {name!r}; policy {self.version} has {sorted(self.plans)}"
-            ) from None
+            raise PolicyError(f"unknown plan {name!r}; policy {self.version} has {sorted(self.plans)}") from None
 
     def language(self, code: str) -> LanguageRule:
         try:
@@ -226,9 +224,7 @@ class PolicyBook(_Strict):
         candidates = [p for p in self.policies if p.starts_at <= at]
         if not candidates:
             first = self.policies[0]
-            raise PolicyError(
-                f"no policy in force at {at.isoformat()}; the first starts {first.starts_at.isoformat()}"
-            )
+            raise PolicyError(f"no policy in force at {at.isoformat()}; the first starts {first.starts_at.isoformat()}")
         return candidates[-1]
 
     def version(self, version: str) -> Policy:

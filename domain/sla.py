@@ -104,15 +104,11 @@ def start(name: str, at: datetime, target: timedelta, clock: ClockKind) -> Metri
 def pause(metric: Metric, at: datetime) -> Metric:
     last = metric.stretches[-1]
     closed = last.model_copy(update={"end": max(at, last.start)})
-    return metric.model_copy(
-        update={"stretches": (*metric.stretches[:-1], closed), "state": MetricState.PAUSED}
-    )
+    return metric.model_copy(update={"stretches": (*metric.stretches[:-1], closed), "state": MetricState.PAUSED})
 
 
 def resume(metric: Metric, at: datetime) -> Metric:
-    return metric.model_copy(
-        update={"stretches": (*metric.stretches, Stretch(start=at)), "state": MetricState.RUNNING}
-    )
+    return metric.model_copy(update={"stretches": (*metric.stretches, Stretch(start=at)), "state": MetricState.RUNNING})
 
 
 def retarget(metric: Metric, target: timedelta, clock: ClockKind) -> Metric:

@@ -100,9 +100,7 @@ def _with_deadlines(ticket: Ticket, deadlines: Iterable[ev.Deadline], at: dateti
     for deadline in deadlines:
         current = metrics.get(deadline.metric)
         if current is None:
-            current = sla.start(
-                deadline.metric, at, timedelta(minutes=deadline.target_minutes), deadline.clock
-            )
+            current = sla.start(deadline.metric, at, timedelta(minutes=deadline.target_minutes), deadline.clock)
         metrics[deadline.metric] = _planned(current, deadline)
     return metrics
 
@@ -129,11 +127,7 @@ def _(event: ev.Opened, ticket: None) -> Ticket:
         highest_severity=event.severity,
         target=timedelta(minutes=event.target_minutes),
         clock=event.clock,
-        metrics={
-            first.metric: _planned(
-                sla.start(first.metric, event.occurred_at, timedelta(0), first.clock), first
-            )
-        },
+        metrics={first.metric: _planned(sla.start(first.metric, event.occurred_at, timedelta(0), first.clock), first)},
     )
 
 

@@ -38,9 +38,7 @@ class Settings(BaseSettings):
     postgres_password: str = "nettask"
     postgres_schema: str = "public"
     # Unset: the project's own local broker (infra/kafka) is used.
-    kafka_bootstrap_servers: str | None = Field(
-        default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS"
-    )
+    kafka_bootstrap_servers: str | None = Field(default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     topics: TopicSettings = Field(default_factory=TopicSettings)

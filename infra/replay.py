@@ -1,0 +1,107 @@
+"""The what-if tool: commands from a JSON-lines file applied in memory, then SLA states and statements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.billing import Month
+from domain.commands import explain, parse_command
+from domain.desk import TicketDesk
+from domain.policy import PolicyBook
+from domain.ticket import Ticket
+from domain.watch import due_commands
+from projections.usage import UsageLedger
+
+# Notifications read per page when folding the in-memory log into the ledger.
+PAGE = 1000
+
+
+@dataclass
+class Problem:
+    line: int
+    error: str
+
+
+@dataclass
+class ReplayReport:
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("applied", "unchanged", "refused", "invalid"), 0)
+    )
+    problems: list[Problem] = field(default_factory=list)
+    tickets: list[Ticket] = field(default_factory=list)
+    statements: list[Any] = field(default_factory=list)
+    now: datetime | None = None
+
+
+def replay(lines: Iterable[str], book: PolicyBook, now: datetime | None = None) -> ReplayReport:
+    """Apply every valid line in order, then let a watchdog look at `now` (default: the last command's time)."""
+    desk = TicketDesk(book, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    report = ReplayReport()
+    latest: datetime | None = None
+    for number, text in _numbered(lines):
+        try:
+            command = parse_command(text)
+        except ValidationError as error:
+            report.counts["invalid"] += 1
+            report.problems.append(Problem(number, explain(error)))
+            continue
+        latest = max(latest or command.occurred_at, command.occurred_at)
+        outcome = desk.handle(command)
+        report.counts[outcome.status] += 1
+        if outcome.refused:
+            report.problems.append(Problem(number, f"{command.type} refused: {outcome.reason}"))
+    report.now = now or latest
+    ledger = _ledger(desk)
+    report.tickets = _watched_tickets(desk, ledger, report.now) if report.now else []
+    report.statements = _statements(book, ledger, report.now) if report.now else []
+    return report
+
+
+def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    for number, text in enumerate(lines, start=1):
+        if text.strip():
+            yield number, text
+
+
+def _events(desk: TicketDesk) -> Iterator[Any]:
+    start = 1
+    while notifications := desk.recorder.select_notifications(start=start, limit=PAGE):
+        yield from (desk.mapper.to_domain_event(n) for n in notifications)
+        start = notifications[-1].id + 1
+
+
+def _ledger(desk: TicketDesk) -> UsageLedger:
+    ledger = UsageLedger()
+    for event in _events(desk):
+        ledger.apply(event)
+    return ledger
+
+
+def _watched_tickets(desk: TicketDesk, ledger: UsageLedger, now: datetime) -> list[Ticket]:
+    """Each ticket as of `now`: breaches and risks a watchdog would have recorded by then are recorded."""
+    watched = []
+    for ticket_id in ledger.incidents:
+        for command in due_commands(desk.ticket(ticket_id), now):
+            desk.handle(command)
+        watched.append(desk.ticket(ticket_id))
+    return watched
+
+
+def _statements(book: PolicyBook, ledger: UsageLedger, now: datetime) -> list[Any]:
+    zone = book.latest.calendar.zone
+    wanted = ledger.months_with_usage(book)
+    for customer_id, subscriptions in ledger.subscriptions.items():
+        month = Month.of(subscriptions[0].effective_from, zone)
+        # A customer's fee is due every month from the start; from long ago, only the months of this replay.
+        first_used = min((m for c, m in wanted if c == customer_id), default=Month.of(now, zone))
+        month = max(month, first_used)
+        while month <= Month.of(now, zone):
+            wanted.add((customer_id, month))
+            month = month.next()
+    found = (ledger.statement(book, customer, month, now) for customer, month in sorted(wanted))
+    return [s for s in found if s is not None]
