@@ -10,7 +10,7 @@ from typing import ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from domain import customer as customers
 from domain import ticket as tickets
@@ -25,6 +25,10 @@ from domain.policy import PolicyBook
 # back-off so that writers racing for one ticket stop colliding; give up only under pathological contention.
 MAX_CONFLICT_RETRIES = 12
 BACKOFF_SECONDS = 0.002
+
+
+class WriteContention(PersistenceError):
+    """Other writers kept winning the race for the same streams; the caller should try the batch later."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ class TicketDesk(Application[UUID]):
                 return outcomes
             except IntegrityError:
                 time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** min(attempt, 6)))
-        raise RuntimeError(f"gave up after {MAX_CONFLICT_RETRIES} write conflicts")
+        raise WriteContention(f"gave up after {MAX_CONFLICT_RETRIES} write conflicts")
 
     def _decide(self, command: Command, workspace: _Workspace) -> Outcome:
         try:

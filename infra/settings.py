@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
     topics: TopicSettings = Field(default_factory=TopicSettings)
+    intake_group: str = "nettask-intake"
+    # Commands are small JSON documents; anything far larger is a mistake or an attack, not a command.
+    max_command_bytes: int = Field(default=64 * 1024, ge=1024)
+    intake_batch: int = Field(default=500, ge=1)
+    relay_name: str = "relay:tickets.events"
+    relay_page: int = Field(default=1000, ge=1)
+    # How long an idle loop waits before it looks again (ms): caps the added latency.
+    idle_wait_ms: int = Field(default=5, ge=1)
 
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.var_dir / "events.sqlite"

@@ -1,0 +1,174 @@
+"""Intake: commands from `tickets.commands` validated and applied through TicketDesk; the rest to the DLQ."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from eventsourcing.persistence import PersistenceError
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+
+from domain.commands import Command, explain, parse_command
+from domain.desk import Outcome, TicketDesk
+from infra.messages import dead_letter_headers
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+# The store is down or locked: retry the same poll batch after this pause rather than dead-letter it.
+STORE_RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord
+    kind: str
+    reason: str
+
+
+@dataclass
+class IntakeStats:
+    applied: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    invalid: int = 0
+    batches: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def count(self, outcomes: list[Outcome], letters: list[DeadLetter]) -> None:
+        self.batches += 1
+        for outcome in outcomes:
+            setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+        self.invalid += sum(1 for letter in letters if letter.kind != "refused")
+        for letter in letters:
+            self.by_kind[letter.kind] = self.by_kind.get(letter.kind, 0) + 1
+
+
+def validate(record: ConsumerRecord, max_bytes: int) -> Command | DeadLetter:
+    """A command, or the reason it is not one: empty, oversized, not JSON, unknown type, schema violation."""
+    value = record.value
+    if not value:
+        return DeadLetter(record, "empty", "the message has no value")
+    if len(value) > max_bytes:
+        return DeadLetter(record, "oversized", f"{len(value)} bytes, more than the {max_bytes} a command may have")
+    try:
+        return parse_command(value)
+    except ValidationError as error:
+        return DeadLetter(record, _kind_of(error), explain(error))
+
+
+def _kind_of(error: ValidationError) -> str:
+    kinds = {e["type"] for e in error.errors()}
+    if "json_invalid" in kinds or "json_type" in kinds:
+        return "invalid-json"
+    if kinds & {"union_tag_invalid", "union_tag_not_found"}:
+        return "unknown-type"
+    return "schema"
+
+
+class Intake:
+    """Consumes command batches; offsets are committed only after the store and the DLQ hold the result."""
+
+    def __init__(self, settings: Settings, bootstrap: str, desk: TicketDesk, *, group: str | None = None):
+        self.settings = settings
+        self.desk = desk
+        self.stats = IntakeStats()
+        self.consumer = KafkaConsumer(
+            settings.topics.commands,
+            bootstrap_servers=bootstrap,
+            group_id=group or settings.intake_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.intake_batch,
+            fetch_max_wait_ms=settings.idle_wait_ms,
+            # Oversized values must reach validate() to be dead-lettered, not stall the fetcher.
+            max_partition_fetch_bytes=max(1024 * 1024, settings.max_command_bytes * 4),
+        )
+        self.dlq = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=True)
+
+    def run(self, *, stop: Callable[[], bool] = lambda: False, max_seconds: float | None = None) -> IntakeStats:
+        """Process batches until `stop()` says so or `max_seconds` pass."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        while not stop() and (deadline is None or time.monotonic() < deadline):
+            self.process_once()
+        return self.stats
+
+    def process_once(self, timeout_ms: int | None = None) -> int:
+        """One poll batch, in four steps; returns how many records it handled.
+
+        1. Poll a batch and validate every record; invalid ones become dead letters.
+        2. Apply the valid commands in ONE store transaction; refusals become dead letters too.
+        3. Publish the dead letters and wait until the broker has them.
+        4. Commit the offsets after the batch. A crash before this redelivers the batch: command ids make
+           the store ignore what it already has; a refusal may reach the DLQ twice, never zero times.
+        """
+        batch = self.consumer.poll(timeout_ms=timeout_ms or self.settings.idle_wait_ms * 20)
+        records = [record for partition in batch.values() for record in partition]
+        if not records:
+            return 0
+        checked = [(record, validate(record, self.settings.max_command_bytes)) for record in records]
+        valid = [(record, c) for record, c in checked if not isinstance(c, DeadLetter)]
+        letters = [c for _, c in checked if isinstance(c, DeadLetter)]
+        try:
+            outcomes = self._apply([c for _, c in valid])
+        except PersistenceError as error:
+            self._retry_later(batch, error)
+            return 0
+        # Outcomes come back in command order, so each refusal pairs with its record.
+        letters += [DeadLetter(r, "refused", o.reason) for (r, _), o in zip(valid, outcomes, strict=True) if o.refused]
+        self._dead_letter(letters)
+        self.consumer.commit(_next_offsets(batch))
+        self.stats.count(outcomes, letters)
+        return len(records)
+
+    def _apply(self, commands: list[Command]) -> list[Outcome]:
+        """The batch in one transaction; if a command trips a bug, each alone, so one bad command can't wedge us."""
+        try:
+            return self.desk.handle_batch(commands)
+        except PersistenceError:
+            raise
+        except Exception:
+            log.exception("a batch of %d commands failed; applying them one by one", len(commands))
+            return [self._apply_alone(command) for command in commands]
+
+    def _apply_alone(self, command: Command) -> Outcome:
+        try:
+            return self.desk.handle(command)
+        except PersistenceError:
+            raise
+        except Exception as error:
+            log.exception("command %s failed", command.command_id)
+            return Outcome(command, "refused", reason=f"internal error: {error!r}")
+
+    def _dead_letter(self, letters: list[DeadLetter]) -> None:
+        now = datetime.now(UTC)
+        for letter in letters:
+            record = letter.record
+            source = f"{record.topic}/{record.partition}/{record.offset}"
+            headers = dead_letter_headers(record.headers or [], letter.kind, letter.reason, source, now)
+            self.dlq.send(self.settings.topics.commands_dlq, key=record.key, value=record.value, headers=headers)
+            log.warning("dead letter %s (%s): %s", source, letter.kind, letter.reason)
+        if letters:
+            self.dlq.flush()
+
+    def _retry_later(self, batch: dict, error: Exception) -> None:
+        """Rewind to the batch's first offsets: nothing of it was stored, so nothing is lost."""
+        log.error("event store unavailable, retrying in %.1f s: %s", STORE_RETRY_SECONDS, error)
+        for partition, records in batch.items():
+            self.consumer.seek(partition, records[0].offset)
+        time.sleep(STORE_RETRY_SECONDS)
+
+    def close(self) -> None:
+        self.dlq.flush()
+        self.dlq.close()
+        self.consumer.close()
+        self.desk.close()
+
+
+def _next_offsets(batch: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, OffsetAndMetadata]:
+    return {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in batch.items()}
