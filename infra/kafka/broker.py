@@ -37,6 +37,8 @@ KAFKA_VERSION = "4.1.1"
 POM_FILE = Path(__file__).with_name("pom.xml")
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 READY_LINE = "Kafka Server started"
+# Written to stdout.log before each launch, so an error report shows that launch's output only.
+LAUNCH_HEADER = "--- nettask launching the broker at"
 SUPPORTED_NODES = (1, 3)
 START_TIMEOUT_S = 90.0
 # A broker asked to stop first hands over leadership and flushes its logs; past this it is killed.
@@ -321,8 +323,8 @@ def _copy_dependencies(lib: Path) -> None:
 
 
 def _java_command(lib: Path, node: _Node, jvm_options: tuple[str, ...], *main: str) -> list[str]:
-    java_home = os.environ.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    java_home = Path(os.environ.get("JAVA_HOME") or "/nonexistent") / "bin" / "java"
+    java = str(java_home) if java_home.exists() else shutil.which("java")
     if java is None:
         raise BrokerError("java not found: Kafka 4.1 needs Java 17 or newer on PATH or in JAVA_HOME")
     logging_options = (f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={node.logs_dir}")
@@ -362,6 +364,8 @@ def _launch(node: _Node, cluster: list[_Node], cluster_id: str, lib: Path, say: 
     mark = node.log_file.stat().st_size if node.log_file.exists() else 0
     command = _java_command(lib, node, BROKER_JVM_OPTIONS, "kafka.Kafka", str(node.props_file))
     with node.stdout_file.open("ab") as out:
+        out.write(f"{LAUNCH_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        out.flush()
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=node.directory,
             start_new_session=True,  # a Ctrl-C in the terminal that started it must not stop the broker
@@ -387,7 +391,7 @@ def _wait_ready(cluster: list[_Node], marks: dict[int, int], deadline: float, sa
     """Wait until ready, failing early with the log tail when a broker exits and at the deadline."""
     while not _ready(cluster, marks):
         if time.monotonic() > deadline:
-            tails = "\n".join(_log_tails(node) for node in cluster)
+            tails = "\n".join(_log_tails(node, marks.get(node.node_id, 0)) for node in cluster)
             where = cluster[0].directory.parent
             raise BrokerError(f"the local broker was not ready in time (state in {where})\n{tails}")
         time.sleep(0.25)
@@ -399,7 +403,8 @@ def _ready(cluster: list[_Node], marks: dict[int, int]) -> bool:
     for node in cluster:
         if _pid_of(node) is None:
             node.pid_file.unlink(missing_ok=True)
-            raise BrokerError(f"node {node.node_id}: the broker exited while starting\n{_log_tails(node)}")
+            tails = _log_tails(node, marks.get(node.node_id, 0))
+            raise BrokerError(f"node {node.node_id}: the broker exited while starting\n{tails}")
     launched = [node for node in cluster if node.node_id in marks]
     if not all(READY_LINE in _log_since(node, marks[node.node_id]) for node in launched):
         return False
@@ -431,9 +436,8 @@ def _refuse_other_cluster(settings: Settings, nodes: int) -> None:
 def _refuse_taken_ports(node: _Node) -> None:
     for port in (node.port, node.controller_port):
         if _answering(port):
-            raise BrokerError(
-                f"port {port} is taken by another process; free it or set NETTASK_KAFKA_PORT and _CONTROLLER_PORT"
-            )
+            hint = "free it or set NETTASK_KAFKA_PORT and NETTASK_KAFKA_CONTROLLER_PORT"
+            raise BrokerError(f"port {port} is taken by another process; {hint}")
 
 
 # -- stopping ----------------------------------------------------------------------------------------------
@@ -576,18 +580,18 @@ def _log_since(node: _Node, offset: int) -> str:
         return ""
 
 
-def _log_tails(node: _Node, lines: int = 20) -> str:
-    parts = [
-        f"--- node {node.node_id}: {path}\n{_tail(_read(path), lines)}" for path in (node.log_file, node.stdout_file)
-    ]
-    return "\n".join(parts)
+def _log_tails(node: _Node, since: int) -> str:
+    """The end of what the node logged since ``since`` and of the JVM output of its latest launch."""
+    logged = _tail(_log_since(node, since)) or "(nothing)"
+    output = _tail(_read(node.stdout_file).rpartition(LAUNCH_HEADER)[2].partition("\n")[2]) or "(nothing)"
+    return f"--- node {node.node_id}: {node.log_file}\n{logged}\n--- node {node.node_id}: {node.stdout_file}\n{output}"
 
 
 def _read(path: Path) -> str:
     try:
         return path.read_text(errors="replace")
     except OSError:
-        return "(missing)"
+        return ""
 
 
 def _tail(text: str, lines: int = 20) -> str:
