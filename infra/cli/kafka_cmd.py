@@ -36,9 +36,11 @@ def start(nodes: Annotated[int, typer.Option(help="1, or 3 for failover tests")]
 @app.command()
 def stop() -> None:
     """Stop the local broker: a clean shutdown first, SIGKILL after 30 s."""
+    settings = Settings()
     with _reporting_errors():
-        broker.stop(Settings(), progress=_progress)
-    console.print("Local Kafka stopped.")
+        started = bool(broker.status(settings).nodes)
+        broker.stop(settings, progress=_progress)
+    console.print("Local Kafka stopped." if started else "Local Kafka was not running.")
 
 
 @app.command()

@@ -221,9 +221,7 @@ def default_lib_dir() -> Path:
 
 
 def _kafka_dir(settings: Settings) -> Path:
-    directory = settings.var_dir.resolve() / "kafka"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    return settings.var_dir.resolve() / "kafka"
 
 
 def _cluster_dir(settings: Settings, nodes: int) -> Path:
@@ -287,6 +285,10 @@ def _server_properties(node: _Node, cluster: list[_Node]) -> str:
         "share.coordinator.state.topic.num.partitions": 3,
         "share.coordinator.state.topic.replication.factor": replication,
         "share.coordinator.state.topic.min.isr": min_isr,
+        # A broker that died is fenced, and its partitions led elsewhere, when its session expires; and a
+        # broker restarted after a crash can only register again after that. 9 s by default.
+        "broker.heartbeat.interval.ms": 1000,
+        "broker.session.timeout.ms": 4000,
         # The cleaner takes 128 MiB of heap by default, too much for -Xmx512m.
         "log.cleaner.dedupe.buffer.size": 16777216,
     }
