@@ -170,9 +170,13 @@ def _event_header_fields() -> dict[str, tuple[str, Json]]:
 
 def _dead_letter_header_fields() -> dict[str, tuple[str, Json]]:
     return {
-        messages.DLQ_KIND: ("what went wrong: an invalid message, or a command the engine refused", {}),
+        messages.DLQ_KIND: (
+            "what went wrong: `empty`, `oversized`, `invalid-json`, `unknown-type`, `schema` (an invalid message), "
+            "or `refused` (a valid command the engine refused)",
+            {"enum": ["empty", "oversized", "invalid-json", "unknown-type", "schema", "refused"]},
+        ),
         messages.DLQ_REASON: ("why, on one line: `field.path: message; ...` for an invalid command", {}),
-        messages.DLQ_SOURCE: ("where the message was read from", {}),
+        messages.DLQ_SOURCE: ("where the message was read from: `topic/partition/offset`", {}),
         messages.DLQ_AT: ("when it was dead-lettered: an ISO 8601 instant with offset", {"format": "date-time"}),
     }
 
@@ -437,7 +441,7 @@ One Kafka message per command on `{topics.commands}`:
   fields are refused.
 - **key**: the ticket id as text (a lowercase UUID with hyphens); for `SubscribePlan`, the customer id. All
   commands of one ticket then share a partition and are applied in the order you sent them.
-- **headers** (UTF-8 text):
+- **headers** (UTF-8 text; the engine reads only the value, the headers are for tracing and tooling):
 
 | header | value |
 |---|---|
