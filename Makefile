@@ -30,6 +30,7 @@ lint: install
 
 kafka: install
 	$(BIN)/nettask kafka start
+	$(BIN)/nettask kafka topics
 
 kafka-stop: install
 	$(BIN)/nettask kafka stop
