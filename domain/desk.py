@@ -54,6 +54,16 @@ class _Workspace:
     pending: list[DomainEvent] = field(default_factory=list)
 
 
+def _subscriptions_first(commands: Sequence[Command]) -> list[int]:
+    """Indexes with SubscribePlan commands first, otherwise in order.
+
+    Subscriptions travel on other partitions (keyed by customer) than the tickets they enable, so a batch may
+    hold an OpenTicket before the subscription it needs. Deciding subscriptions first is always safe: which
+    plan a ticket gets depends on the subscriptions' effective instants, never on the order they arrive in.
+    """
+    return sorted(range(len(commands)), key=lambda i: not isinstance(commands[i], SubscribePlan))
+
+
 class TicketDesk(Application[UUID]):
     """The ticket lifecycle engine's write side."""
 
@@ -71,13 +81,16 @@ class TicketDesk(Application[UUID]):
     def handle_batch(self, commands: Sequence[Command]) -> list[Outcome]:
         """Apply commands in order and save all their events in ONE transaction.
 
-        1. Decide each command against the states loaded so far (refusals don't stop the batch).
+        1. Decide each command against the states loaded so far (refusals don't stop the batch); plan
+           subscriptions go first, see `_subscriptions_first`.
         2. Save every new event at once.
         3. On a conflict with a concurrent writer, redo the whole batch on fresh states.
         """
         for attempt in range(MAX_CONFLICT_RETRIES):
             workspace = _Workspace()
-            outcomes = [self._decide(command, workspace) for command in commands]
+            outcomes: list[Outcome | None] = [None] * len(commands)
+            for index in _subscriptions_first(commands):
+                outcomes[index] = self._decide(commands[index], workspace)
             try:
                 if workspace.pending:
                     self.save(*workspace.pending)

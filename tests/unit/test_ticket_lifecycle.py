@@ -25,6 +25,7 @@ from tests.unit.builders import (
     escalate,
     flag_at_risk,
     new_desk,
+    open_ticket,
     opened,
     record_breach,
     reopen,
@@ -33,6 +34,8 @@ from tests.unit.builders import (
     respond,
     resume,
     shipped_book,
+    subscribe,
+    unique,
     withdraw,
 )
 
@@ -408,3 +411,15 @@ def test_every_event_carries_ticket_customer_actor_time_command_and_event_id():
         assert event.customer_id == customers[event.ticket_id]
         assert (event.actor, event.occurred_at) == (ACTOR, command.occurred_at)
     assert len({e.event_id for e in events}) == len(events)
+
+
+def test_a_batch_decides_plan_subscriptions_before_the_tickets_that_need_them():
+    # Subscriptions are keyed by customer, so the intake may poll an Open before the plan it needs.
+    desk = new_desk()
+    customer = unique("late")
+    opening = open_ticket(customer, "2026-03-02T10:00+01:00")
+    plan = subscribe(customer, "plus")
+    outcomes = desk.handle_batch([opening, plan])
+    assert [o.command for o in outcomes] == [opening, plan]
+    assert [o.status for o in outcomes] == ["applied", "applied"]
+    assert desk.ticket(opening.ticket_id).plan == "plus"
