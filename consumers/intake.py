@@ -151,7 +151,9 @@ class Intake:
             record = letter.record
             source = f"{record.topic}/{record.partition}/{record.offset}"
             headers = dead_letter_headers(record.headers or [], letter.kind, letter.reason, source, now)
-            self.dlq.send(self.settings.topics.commands_dlq, key=record.key, value=record.value, headers=headers)
+            # kafka-python refuses to send neither key nor value (other clients may publish one): an empty key.
+            key = b"" if record.key is None and record.value is None else record.key
+            self.dlq.send(self.settings.topics.commands_dlq, key=key, value=record.value, headers=headers)
             log.warning("dead letter %s (%s): %s", source, letter.kind, letter.reason)
         if letters:
             self.dlq.flush()
