@@ -147,16 +147,19 @@ class Intake:
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         now = datetime.now(UTC)
+        sends = []
         for letter in letters:
             record = letter.record
             source = f"{record.topic}/{record.partition}/{record.offset}"
             headers = dead_letter_headers(record.headers or [], letter.kind, letter.reason, source, now)
             # kafka-python refuses to send neither key nor value (other clients may publish one): an empty key.
             key = b"" if record.key is None and record.value is None else record.key
-            self.dlq.send(self.settings.topics.commands_dlq, key=key, value=record.value, headers=headers)
+            sends.append(self.dlq.send(self.settings.topics.commands_dlq, key=key, value=record.value, headers=headers))
             log.warning("dead letter %s (%s): %s", source, letter.kind, letter.reason)
         if letters:
             self.dlq.flush()
+        for send in sends:
+            send.get(timeout=0)  # raises the broker's refusal, so the batch's offsets are not committed
 
     def _retry_later(self, batch: dict, error: Exception) -> None:
         """Rewind to the batch's first offsets: nothing of it was stored, so nothing is lost."""
