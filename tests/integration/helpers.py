@@ -1,0 +1,236 @@
+"""Helpers for the pipeline tests: random topics and groups, command builders, publish, read back and drain."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import Notification
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.serializer import Serializer
+
+from consumers.intake import Intake, IntakeStats
+from domain import commands as c
+from domain import events
+from infra.kafka import topics
+from infra.messages import MESSAGE_TYPE, command_headers, command_value, header
+from infra.settings import Settings, TopicSettings
+from infra.store import build_desk
+from producers.client import CommandPublisher
+from producers.relay import Relay
+
+# A Monday in business hours (Berlin winter time): first-response clocks run from the opening on.
+T0 = datetime.fromisoformat("2026-03-02T10:00:00+01:00")
+# Customers subscribe long before any ticket, so their plan is in force at every opening.
+SUBSCRIBED_FROM = T0 - timedelta(days=60)
+ACTOR = "agent.test"
+
+Headers = list[tuple[str, bytes]]
+
+
+# --- settings: random topics (created on the broker), groups and relay name per test ---------------------
+
+
+def pipeline_settings(base_settings: Settings, bootstrap: str, partitions: int = 3) -> Settings:
+    """`base_settings` (its store) with random topics created on the broker, and a random group and relay name."""
+    suffix = uuid.uuid4().hex[:12]
+    prefix = f"test.{suffix}"
+    topic_settings = TopicSettings(
+        commands=f"{prefix}.commands", commands_dlq=f"{prefix}.commands.dlq", events=f"{prefix}.events",
+        sla_alerts=f"{prefix}.sla-alerts", partitions=partitions, replication_factor=1,
+    )  # fmt: skip
+    topics.ensure_topics(bootstrap, topic_settings, progress=lambda _line: None)
+    return base_settings.model_copy(
+        update={
+            "topics": topic_settings,
+            "intake_group": f"test-intake-{suffix}",
+            "relay_name": f"test-relay-{suffix}",
+            "kafka_bootstrap_servers": bootstrap,
+        }
+    )
+
+
+def delete_pipeline_topics(bootstrap: str, settings: Settings) -> None:
+    for name in topics.topic_specs(settings.topics):
+        topics.delete_topic(bootstrap, name)
+
+
+# --- command builders: a uuid4 command id each, explicit instants ----------------------------------------
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid4().hex[:12]}"
+
+
+def subscribe(customer_id: str, plan: str = "standard") -> c.SubscribePlan:
+    return c.SubscribePlan(
+        command_id=uuid4(), occurred_at=SUBSCRIBED_FROM, actor="crm", customer_id=customer_id, plan=plan,
+        effective_from=SUBSCRIBED_FROM,
+    )  # fmt: skip
+
+
+def open_ticket(
+    customer_id: str, at: datetime = T0, *, department: str = "trouble", subject: str = "The web shop answers 503"
+) -> c.OpenTicket:
+    return c.OpenTicket(
+        command_id=uuid4(), occurred_at=at, actor="portal", source="portal", reference=unique("REF"),
+        customer_id=customer_id, department=department, severity="C", language="en", subject=subject,
+    )  # fmt: skip
+
+
+def respond(ticket_id: UUID, at: datetime) -> c.RecordResponse:
+    return c.RecordResponse(command_id=uuid4(), occurred_at=at, actor=ACTOR, ticket_id=ticket_id)
+
+
+def customer_reply(ticket_id: UUID, at: datetime) -> c.RecordCustomerReply:
+    return c.RecordCustomerReply(command_id=uuid4(), occurred_at=at, actor="customer", ticket_id=ticket_id)
+
+
+# --- Kafka: publish, read back, count -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A message exactly as it goes on the wire, for messages no command model could produce."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+
+
+def as_message(command: c.Command) -> RawMessage:
+    """A command as CommandPublisher sends it (key = ticket or customer id, envelope headers), to mix with junk."""
+    return RawMessage(command.key.encode(), command_value(command), command_headers(command))
+
+
+def publish(bootstrap: str, topic: str, commands: Iterable[c.Command]) -> None:
+    """Publish commands in order through the project's client; returns once the broker has every one."""
+    with CommandPublisher(bootstrap, topic, linger_ms=1) as publisher:
+        sends = publisher.publish_all(commands)
+        publisher.flush(timeout=60)
+        for send in sends:
+            send.get(timeout=30)
+
+
+def publish_raw(bootstrap: str, topic: str, messages: Iterable[RawMessage]) -> None:
+    """Publish messages in order and wait for every acknowledgement (raises the first failed send's error)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1, key_serializer=_NullableKey())
+    try:
+        sends = [producer.send(topic, key=_nullable(m.key), value=m.value, headers=list(m.headers)) for m in messages]
+        producer.flush(timeout=60)
+        for send in sends:
+            send.get(timeout=30)
+    finally:
+        producer.close(timeout=10)
+
+
+# kafka-python refuses a record with neither key nor value, which other clients send (a tombstone without a
+# key): a key that serializes to None gets one past that check, so the intake meets it here too.
+_NULL_KEY = object()
+
+
+class _NullableKey(Serializer):
+    def serialize(self, topic, headers, data):
+        return None if data is _NULL_KEY else data
+
+
+def _nullable(key: bytes | None) -> object:
+    return _NULL_KEY if key is None else key
+
+
+def read_all(bootstrap: str, topic: str, expected_count: int, timeout_s: float = 30.0) -> list[ConsumerRecord]:
+    """Every record of `topic` from the beginning, read by a fresh group-less consumer, in partition order.
+
+    Stops when `expected_count` records arrived or `timeout_s` passed, whichever is first.
+    """
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )  # fmt: skip
+    try:
+        consumer.assign(_partitions(consumer, topic, timeout_s))
+        consumer.seek_to_beginning()
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while len(records) < expected_count and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return sorted(records, key=lambda r: (r.partition, r.offset))
+    finally:
+        consumer.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """How many records `topic` holds: the sum of its partitions' end offsets (nothing is ever deleted here)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        return sum(consumer.end_offsets(_partitions(consumer, topic, 30.0)).values())
+    finally:
+        consumer.close()
+
+
+def _partitions(consumer: KafkaConsumer, topic: str, timeout_s: float) -> list[TopicPartition]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        time.sleep(0.1)
+    raise AssertionError(f"topic {topic} has no partitions after {timeout_s} s")
+
+
+def event_of(record: ConsumerRecord) -> events.DomainEvent:
+    """The domain event a record of the events topic carries, rebuilt from its JSON by its message type."""
+    event_type = getattr(events, header(record.headers, MESSAGE_TYPE) or "")
+    return event_type.model_validate_json(record.value)
+
+
+# --- running the components in bounded loops --------------------------------------------------------------
+
+
+def drain(intake: Intake, until: Callable[[], bool], max_seconds: float = 60.0, max_polls: int = 10_000) -> IntakeStats:
+    """Call `intake.process_once()` until `until()` holds; fails after `max_seconds` or `max_polls` polls."""
+    deadline = time.monotonic() + max_seconds
+    for _ in range(max_polls):
+        if until() or time.monotonic() > deadline:
+            break
+        intake.process_once(timeout_ms=100)
+    assert until(), f"the intake did not get there within {max_seconds} s: {intake.stats}"
+    return intake.stats
+
+
+def handled(intake: Intake) -> int:
+    """Commands the intake has decided on, whatever the outcome (dead letters included)."""
+    stats = intake.stats
+    return stats.applied + stats.unchanged + stats.refused + stats.invalid
+
+
+def relay_everything(relay: Relay, max_pages: int = 1_000) -> int:
+    """Publish pages until the log has no more; returns how many events were published."""
+    published = 0
+    for _ in range(max_pages):
+        count = relay.publish_page()
+        if not count:
+            return published
+        published += count
+    raise AssertionError(f"the relay still had events after {max_pages} pages")
+
+
+def stored_log(settings: Settings, page: int = 1_000, max_pages: int = 1_000) -> list[Notification]:
+    """The store's whole notification log, in order."""
+    desk = build_desk(settings)
+    try:
+        log: list[Notification] = []
+        for _ in range(max_pages):
+            notifications = desk.recorder.select_notifications(start=(log[-1].id + 1) if log else 1, limit=page)
+            log.extend(notifications)
+            if len(notifications) < page:
+                return log
+        raise AssertionError(f"the log is longer than {page * max_pages} notifications")
+    finally:
+        desk.close()
