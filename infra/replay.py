@@ -6,12 +6,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import ValidationError
 
 from domain.billing import Month
 from domain.commands import explain, parse_command
 from domain.desk import TicketDesk
+from domain.explain import Explanation, explain_metric
 from domain.policy import PolicyBook
 from domain.ticket import Ticket
 from domain.watch import due_commands
@@ -35,10 +37,13 @@ class ReplayReport:
     problems: list[Problem] = field(default_factory=list)
     tickets: list[Ticket] = field(default_factory=list)
     statements: list[Any] = field(default_factory=list)
+    explanations: dict[UUID, list[Explanation]] = field(default_factory=dict)
     now: datetime | None = None
 
 
-def replay(lines: Iterable[str], book: PolicyBook, now: datetime | None = None) -> ReplayReport:
+def replay(
+    lines: Iterable[str], book: PolicyBook, now: datetime | None = None, *, explained: bool = False
+) -> ReplayReport:
     """Apply every valid line in order, then let a watchdog look at `now` (default: the last command's time)."""
     desk = TicketDesk(book, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     report = ReplayReport()
@@ -59,7 +64,14 @@ def replay(lines: Iterable[str], book: PolicyBook, now: datetime | None = None) 
     ledger = _ledger(desk)
     report.tickets = _watched_tickets(desk, ledger, report.now) if report.now else []
     report.statements = _statements(book, ledger, report.now) if report.now else []
+    if explained:
+        report.explanations = {t.id: _explanations(desk, t, book) for t in report.tickets}
     return report
+
+
+def _explanations(desk: TicketDesk, ticket: Ticket, book: PolicyBook) -> list[Explanation]:
+    events = list(desk.events_of(ticket.id))
+    return [explain_metric(events, name, book) for name in ticket.metrics]
 
 
 def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:

@@ -19,13 +19,16 @@ def replay(
     now: Annotated[
         str | None, typer.Option(metavar="ISO8601", help="The instant to report as of; default: the last command's.")
     ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add, per SLA metric, why its due time is what it is.")
+    ] = False,
 ) -> None:
     """Replay commands in memory; print the tickets' SLA state and each customer-month's statement as JSON."""
     with refusals_reported():
         book = policy_book(policy)
         as_of = parse_instant(now) if now else None
     lines = _read_lines(commands)
-    report = run_replay(lines, book, as_of)
+    report = run_replay(lines, book, as_of, explained=explain)
     for problem in report.problems:
         typer.echo(f"{commands}:{problem.line}: {problem.error}", err=True)
     zone = book.latest.calendar.zone
@@ -34,7 +37,7 @@ def replay(
         "policy_versions": [p.version for p in book.policies],
         "commands": report.counts,
         "problems": [{"line": p.line, "error": p.error} for p in report.problems],
-        "tickets": [ticket_view(t) for t in report.tickets],
+        "tickets": [ticket_view(t) | _explained(report, t.id) for t in report.tickets],
         "statements": [s.model_dump(mode="json") | {"as_of": s.as_of} for s in report.statements],
     }
     sys.stdout.buffer.write(to_json(local(output, zone)) + b"\n")
@@ -49,3 +52,7 @@ def _read_lines(path: Path) -> list[str]:
         fail(f"cannot read {path}: {exc.strerror or exc}")
     except UnicodeDecodeError:
         fail(f"{path} is not UTF-8 text")
+
+
+def _explained(report, ticket_id) -> dict:
+    return {"explanations": report.explanations[ticket_id]} if report.explanations else {}

@@ -95,3 +95,12 @@ def test_policy_show_before_the_first_version_says_so():
     result = runner.invoke(app, ["policy", "show", "--at", "2020-01-01"])
     assert result.exit_code == 1
     assert "no policy in force" in result.stderr
+
+
+def test_replay_explains_each_metric_on_request():
+    tickets = replayed("--now", "2026-03-31T12:00:00+02:00", "--explain")["tickets"]
+    logs = next(t for t in tickets if t["department"] == "logs")
+    [explanation] = logs["explanations"]
+    assert explanation["pauses"][0]["paused_because"] == "need the full log file"
+    assert explanation["breached_at"] == "2026-03-13T11:00:00+01:00"
+    assert "explanations" not in replayed()["tickets"][0]
