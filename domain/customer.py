@@ -35,10 +35,6 @@ class Customer(BaseModel):
         started = [s for s in self.subscriptions if s.effective_from <= at]
         return started[-1].plan if started else None
 
-    @property
-    def first_subscription(self) -> Subscription | None:
-        return self.subscriptions[0] if self.subscriptions else None
-
 
 def project(customer: Customer | None, events: Iterable[PlanSubscribed]) -> Customer | None:
     for event in events:

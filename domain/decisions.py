@@ -9,9 +9,9 @@ from uuid import uuid5
 from domain import commands as cmd
 from domain import events as ev
 from domain import sla
-from domain.calendar import band_at, clock_for
+from domain.calendar import Clock, band_at, clock_for
 from domain.errors import IllegalTransition, NoPlanInForce, NotIncluded, TicketAlreadyOpened, TicketNotFound
-from domain.policy import Policy, PolicyBook, Severity
+from domain.policy import ClockKind, Policy, PolicyBook, Severity
 from domain.sla import Metric, MetricState
 from domain.targets import calendar_for, first_response_target
 from domain.ticket import Ticket, TicketStatus, evolve
@@ -49,7 +49,7 @@ class Decision:
         self.events.append(event)
         self.ticket = evolve(self.ticket, event)
 
-    def clock_for(self, kind):
+    def clock_for(self, kind: ClockKind) -> Clock:
         return clock_for(kind, calendar_for(self.policy))
 
     def deadline(self, metric: Metric) -> ev.Deadline | None:
@@ -172,7 +172,7 @@ def _require_status(decision: Decision, *allowed: TicketStatus) -> None:
         )
 
 
-def _retargeted_deadlines(decision: Decision, severity: Severity) -> tuple[int, object, tuple[ev.Deadline, ...]]:
+def _retargeted_deadlines(decision: Decision, severity: Severity) -> tuple[int, ClockKind, tuple[ev.Deadline, ...]]:
     """Recompute the open metrics for a new severity, from the stretches they ran since the ticket opened."""
     ticket = decision.ticket
     target, clock = first_response_target(decision.policy, ticket.plan, severity, ticket.language)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -144,7 +144,7 @@ class TicketDesk(Application[UUID]):
     def customer(self, customer_id: str) -> customers.Customer | None:
         return self._load(customer_stream_id(customer_id), customers.project)
 
-    def _load(self, stream: UUID, projector):
+    def _load(self, stream: UUID, projector: Callable[[Any, Iterable[Any]], Any]) -> Any:
         try:
             return self.repository.get(stream, projector_func=projector)
         except AggregateNotFoundError:

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.calendar import Clock
 from domain.policy import ClockKind
 
 FIRST_RESPONSE = "first_response"
@@ -60,11 +61,11 @@ class Metric(BaseModel):
         return self.state in OPEN_STATES
 
 
-# A clock as domain.calendar provides it: (kind) -> object with add(start, work) and between(start, end).
-ClockFor = Callable[[ClockKind], object]
+# Which clock counts a metric of the given kind (the business calendar, or real time).
+ClockFor = Callable[[ClockKind], Clock]
 
 
-def instant_after(stretches: tuple[Stretch, ...], work: timedelta, clock) -> datetime | None:
+def instant_after(stretches: tuple[Stretch, ...], work: timedelta, clock: Clock) -> datetime | None:
     """The instant at which `work` of counted time has passed over the stretches; None if not yet planned.
 
     Walks the closed stretches first; the open one (if any) runs on without end.
@@ -78,11 +79,6 @@ def instant_after(stretches: tuple[Stretch, ...], work: timedelta, clock) -> dat
             return clock.add(stretch.start, remaining)
         remaining -= counted
     return None
-
-
-def counted(metric: Metric, clock) -> timedelta:
-    """Counted time over the metric's closed stretches."""
-    return sum((clock.between(s.start, s.end) for s in metric.stretches if s.end), timedelta())
 
 
 def plan(metric: Metric, clock_for: ClockFor, at_risk_share: Decimal) -> Metric:
