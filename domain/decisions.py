@@ -172,13 +172,24 @@ def _require_status(decision: Decision, *allowed: TicketStatus) -> None:
         )
 
 
-def _retargeted_deadlines(decision: Decision, severity: Severity) -> tuple[int, ClockKind, tuple[ev.Deadline, ...]]:
-    """Recompute the open metrics for a new severity, from the stretches they ran since the ticket opened."""
+def _set_severity(decision: Decision, event_type: type[ev.TicketEvent], severity: Severity, **fields) -> None:
+    """Record a severity change with the open metrics recomputed from the stretches they ran since opening.
+
+    A shorter target may already have passed: that breach is noticed at once.
+    """
     ticket = decision.ticket
     target, clock = first_response_target(decision.policy, ticket.plan, severity, ticket.language)
     retargeted = [sla.retarget(m, target, clock) for m in ticket.open_metrics()]
-    deadlines = tuple(d for d in map(decision.deadline, retargeted) if d is not None)
-    return int(target.total_seconds() // 60), clock, deadlines
+    decision.add(
+        event_type,
+        from_severity=ticket.severity,
+        to_severity=severity,
+        target_minutes=int(target.total_seconds() // 60),
+        clock=clock,
+        deadlines=tuple(d for d in map(decision.deadline, retargeted) if d is not None),
+        **fields,
+    )
+    decision.notice_breaches()
 
 
 @_decide.register
@@ -195,17 +206,7 @@ def _(command: cmd.EscalateTicket, decision: Decision) -> None:
         raise NotIncluded(f"plan {ticket.plan} does not include the escalation phone")
     if command.to_severity is None and ticket.escalation_phone:
         raise IllegalTransition(f"ticket {ticket.id} is already with the escalation phone")
-    target_minutes, clock, deadlines = _retargeted_deadlines(decision, to_severity)
-    decision.add(
-        ev.Escalated,
-        from_severity=ticket.severity,
-        to_severity=to_severity,
-        escalation_phone=command.escalation_phone,
-        target_minutes=target_minutes,
-        clock=clock,
-        deadlines=deadlines,
-    )
-    decision.notice_breaches()
+    _set_severity(decision, ev.Escalated, to_severity, escalation_phone=command.escalation_phone)
 
 
 @_decide.register
@@ -216,17 +217,7 @@ def _(command: cmd.ChangeSeverity, decision: Decision) -> None:
             f"ChangeSeverity only lowers: ticket {ticket.id} is {ticket.severity.value}; "
             f"raise it to {command.to_severity.value} with EscalateTicket"
         )
-    target_minutes, clock, deadlines = _retargeted_deadlines(decision, command.to_severity)
-    decision.add(
-        ev.SeverityChanged,
-        from_severity=ticket.severity,
-        to_severity=command.to_severity,
-        reason=command.reason,
-        target_minutes=target_minutes,
-        clock=clock,
-        deadlines=deadlines,
-    )
-    decision.notice_breaches()
+    _set_severity(decision, ev.SeverityChanged, command.to_severity, reason=command.reason)
 
 
 @_decide.register

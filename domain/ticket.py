@@ -135,33 +135,32 @@ def ev_deadline(deadlines: tuple[ev.Deadline, ...], metric: str) -> ev.Deadline:
     return next(d for d in deadlines if d.metric == metric)
 
 
-@_apply.register
-def _(event: ev.Escalated, ticket: Ticket) -> Ticket:
-    changed = ticket.model_copy(update={"metrics": _retargeted(ticket, event.target_minutes, event.clock)})
-    highest = max(ticket.highest_severity, event.to_severity, key=lambda s: s.rank)
-    return changed.model_copy(
+def _severity_set(ticket: Ticket, event: ev.Escalated | ev.SeverityChanged) -> Ticket:
+    """A new severity: every open metric counted against the event's target, running ones re-planned."""
+    retargeted = ticket.model_copy(update={"metrics": _retargeted(ticket, event.target_minutes, event.clock)})
+    return retargeted.model_copy(
         update={
             "severity": event.to_severity,
-            "highest_severity": highest,
-            "escalation_phone": ticket.escalation_phone or event.escalation_phone,
             "target": timedelta(minutes=event.target_minutes),
             "clock": event.clock,
-            "metrics": _with_deadlines(changed, event.deadlines, event.occurred_at),
+            "metrics": _with_deadlines(retargeted, event.deadlines, event.occurred_at),
+        }
+    )
+
+
+@_apply.register
+def _(event: ev.Escalated, ticket: Ticket) -> Ticket:
+    return _severity_set(ticket, event).model_copy(
+        update={
+            "highest_severity": max(ticket.highest_severity, event.to_severity, key=lambda s: s.rank),
+            "escalation_phone": ticket.escalation_phone or event.escalation_phone,
         }
     )
 
 
 @_apply.register
 def _(event: ev.SeverityChanged, ticket: Ticket) -> Ticket:
-    changed = ticket.model_copy(update={"metrics": _retargeted(ticket, event.target_minutes, event.clock)})
-    return changed.model_copy(
-        update={
-            "severity": event.to_severity,
-            "target": timedelta(minutes=event.target_minutes),
-            "clock": event.clock,
-            "metrics": _with_deadlines(changed, event.deadlines, event.occurred_at),
-        }
-    )
+    return _severity_set(ticket, event)
 
 
 def _stopped(ticket: Ticket, names: Iterable[str], at: datetime, state: MetricState) -> dict[str, Metric]:
