@@ -22,6 +22,10 @@ from infra.settings import Settings
 log = logging.getLogger(__name__)
 # The store is down or locked: retry the same poll batch after this pause rather than dead-letter it.
 STORE_RETRY_SECONDS = 1.0
+# A crashed intake keeps its partitions until its session expires, and no command is applied meanwhile: the
+# client's default of 45 s stalled every restart after a kill -9 for that long. Heartbeats come from a background
+# thread every 3 s, so a long batch does not end the session; max_poll_interval_ms still guards a wedged loop.
+SESSION_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class Intake:
             auto_offset_reset="earliest",
             max_poll_records=settings.intake_batch,
             fetch_max_wait_ms=settings.idle_wait_ms,
+            session_timeout_ms=SESSION_TIMEOUT_MS,
             # Oversized values must reach validate() to be dead-lettered, not stall the fetcher.
             max_partition_fetch_bytes=max(1024 * 1024, settings.max_command_bytes * 4),
         )
