@@ -94,6 +94,10 @@ class Intake:
             # Oversized values must reach validate() to be dead-lettered, not stall the fetcher.
             max_partition_fetch_bytes=max(1024 * 1024, settings.max_command_bytes * 4),
         )
+        # The topic's partitions known before the first join: otherwise the first assignment is empty and a second
+        # join follows at once, which kafka-python 3.0.12 can abandon when a short poll times out mid-join (the
+        # member then holds no partitions, sends no heartbeats and never rejoins: the intake silently stops).
+        self.consumer.partitions_for_topic(settings.topics.commands)
         self.dlq = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=True)
 
     def run(self, *, stop: Callable[[], bool] = lambda: False, max_seconds: float | None = None) -> IntakeStats:
