@@ -161,6 +161,11 @@ def _check_intake(bench: Bench, kind: str, intake, warm_up: int) -> None:
 
 
 def run_relay(bench: Bench, kind: str, settings: Settings, total: int, results: StoreResults) -> None:
+    """Raw produce again, then the relay: the two sides of its ratio a few seconds apart."""
+    n = bench.args.commands
+    topic = bench.resources.topic(bench.bootstrap, f"{kind}_raw", bench.args.partitions)
+    phase = bench.phase(f"{kind}: raw produce", n)
+    results.produce = raw.produce(bench.bootstrap, topic, workload.raw_values(n), phase)
     relay = build_relay(settings, bench.bootstrap)
     bench.components.callback(relay.close)
     phase = bench.phase(f"{kind}: relay", total)
