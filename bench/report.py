@@ -122,10 +122,10 @@ def _store_rows(grid: Table, results: Results, s: StoreResults) -> None:
     if s.error:
         grid.add_row("[red]not measured[/]", s.store, "", "", "", "", "", f"[red]{s.error}[/]")
         return
-    grid.add_row("raw save, 1 aggregate / txn", s.store, *_figures(s.save_single, "saves/s"), "", "", "baseline")
+    grid.add_row("raw save, es Aggregate, 1 / txn", s.store, *_figures(s.save_single, "saves/s"), "", "", "baseline")
     batched_ratio = _ratio(s.save_batched, s.save_single)
     grid.add_row(
-        "raw save, 100 aggregates / txn",
+        "raw save, es Aggregate, 100 / txn",
         s.store,
         *_figures(s.save_batched, "agg/s"),
         _times(batched_ratio),

@@ -40,6 +40,8 @@ class Resources:
         settings = Settings(**BENCH_BROKER)
         if broker.status(settings).running:
             return broker.start(settings), f"bench broker already running ({settings.var_dir})"
+        # The broker's state is the bench's alone: its deleted topics would stay on disk until the next start.
+        self.stack.callback(shutil.rmtree, settings.var_dir, ignore_errors=True)
         address = broker.start(settings, progress=self.say)
         self.stack.callback(broker.stop, settings, progress=self.say)
         return address, f"bench broker started for this run ({settings.var_dir})"
