@@ -17,6 +17,7 @@ from kafka.serializer import Serializer
 from consumers.intake import Intake, IntakeStats
 from domain import commands as c
 from domain import events
+from domain.desk import TicketDesk
 from infra.kafka import topics
 from infra.messages import MESSAGE_TYPE, command_headers, command_value, header
 from infra.settings import Settings, TopicSettings
@@ -221,16 +222,18 @@ def relay_everything(relay: Relay, max_pages: int = 1_000) -> int:
     raise AssertionError(f"the relay still had events after {max_pages} pages")
 
 
-def stored_log(settings: Settings, page: int = 1_000, max_pages: int = 1_000) -> list[Notification]:
-    """The store's whole notification log, in order."""
-    desk = build_desk(settings)
+def stored_log(settings: Settings, desk: TicketDesk | None = None, page: int = 1_000) -> list[Notification]:
+    """The store's whole notification log, in order, read through `desk` or a desk of its own."""
+    own = desk is None
+    desk = desk or build_desk(settings)
     try:
         log: list[Notification] = []
-        for _ in range(max_pages):
+        for _ in range(1_000):
             notifications = desk.recorder.select_notifications(start=(log[-1].id + 1) if log else 1, limit=page)
             log.extend(notifications)
             if len(notifications) < page:
                 return log
-        raise AssertionError(f"the log is longer than {page * max_pages} notifications")
+        raise AssertionError(f"the log is longer than {page * 1_000} notifications")
     finally:
-        desk.close()
+        if own:
+            desk.close()
