@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -27,6 +28,9 @@ MAX_CONFLICT_RETRIES = 12
 BACKOFF_SECONDS = 0.002
 
 
+Projector = Callable[[Any, Iterable[Any]], Any]
+
+
 class WriteContention(PersistenceError):
     """Other writers kept winning the race for the same streams; the caller should try the batch later."""
 
@@ -47,11 +51,49 @@ class Outcome:
 
 @dataclass
 class _Workspace:
-    """States loaded or changed during one batch, so later commands see earlier ones' events."""
+    """States loaded or changed during one batch, by stream id, so later commands see earlier ones' events."""
 
-    tickets: dict[UUID, tickets.Ticket | None] = field(default_factory=dict)
-    customers: dict[UUID, customers.Customer | None] = field(default_factory=dict)
+    states: dict[UUID, Any] = field(default_factory=dict)
     pending: list[DomainEvent] = field(default_factory=list)
+    # Streams whose state came from the recent states rather than from the store.
+    remembered: set[UUID] = field(default_factory=set)
+
+    def trusts(self, outcome: Outcome) -> bool:
+        """A refusal or a no-op decided on a remembered state might be stale; anything else is checked on save."""
+        return outcome.status == "applied" or _stream_of(outcome.command) not in self.remembered
+
+
+class _RecentStates:
+    """States this desk saved lately, so a busy intake does not read each ticket back from the store.
+
+    Safe with other writers: a state that went stale here leads to events whose versions already exist, the
+    store refuses them with IntegrityError, and the batch is decided again on states read from the store. A
+    command refused or found repeated on a remembered state saves nothing the store could refuse, so such a
+    batch is decided again on states read from the store too (refusals are rare; this costs little).
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._states: OrderedDict[UUID, Any] = OrderedDict()
+
+    def get(self, stream: UUID) -> Any | None:
+        state = self._states.get(stream)
+        if state is not None:
+            self._states.move_to_end(stream)
+        return state
+
+    def keep(self, states: dict[UUID, Any]) -> None:
+        """Remember tickets only: their commands share one partition, hence one intake. A customer's plans
+        arrive on the customer's partition, maybe at another intake, and an Open must see them at once."""
+        for stream, state in states.items():
+            if isinstance(state, tickets.Ticket):
+                self._states[stream] = state
+                self._states.move_to_end(stream)
+        while len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+    def forget(self) -> None:
+        self._states.clear()
 
 
 def _subscriptions_first(commands: Sequence[Command]) -> list[int]:
@@ -64,15 +106,22 @@ def _subscriptions_first(commands: Sequence[Command]) -> list[int]:
     return sorted(range(len(commands)), key=lambda i: not isinstance(commands[i], SubscribePlan))
 
 
+def _stream_of(command: Command) -> UUID:
+    if isinstance(command, SubscribePlan):
+        return customer_stream_id(command.customer_id)
+    return command.ticket_id
+
+
 class TicketDesk(Application[UUID]):
     """The ticket lifecycle engine's write side."""
 
     name = "TicketDesk"
     env: ClassVar[dict[str, str]] = dict(PERSISTENCE_ENV)
 
-    def __init__(self, policies: PolicyBook, env: dict[str, str] | None = None):
+    def __init__(self, policies: PolicyBook, env: dict[str, str] | None = None, recent_states: int = 50_000):
         super().__init__(env)
         self.policies = policies
+        self._recent = _RecentStates(recent_states)
 
     def handle(self, command: Command) -> Outcome:
         """Apply one command in its own transaction, retrying on a concurrent write."""
@@ -84,19 +133,26 @@ class TicketDesk(Application[UUID]):
         1. Decide each command against the states loaded so far (refusals don't stop the batch); plan
            subscriptions go first, see `_subscriptions_first`.
         2. Save every new event at once.
-        3. On a conflict with a concurrent writer, redo the whole batch on fresh states.
+        3. Keep the new states for the next batch.
+        4. On a conflict with a concurrent writer, forget the kept states and redo the batch on fresh ones.
         """
         for attempt in range(MAX_CONFLICT_RETRIES):
             workspace = _Workspace()
             outcomes: list[Outcome | None] = [None] * len(commands)
             for index in _subscriptions_first(commands):
                 outcomes[index] = self._decide(commands[index], workspace)
+            if not all(map(workspace.trusts, outcomes)):
+                self._recent.forget()
+                continue
             try:
                 if workspace.pending:
                     self.save(*workspace.pending)
-                return outcomes
             except IntegrityError:
+                self._recent.forget()
                 time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** min(attempt, 6)))
+                continue
+            self._recent.keep(workspace.states)
+            return outcomes
         raise WriteContention(f"gave up after {MAX_CONFLICT_RETRIES} write conflicts")
 
     def _decide(self, command: Command, workspace: _Workspace) -> Outcome:
@@ -110,32 +166,31 @@ class TicketDesk(Application[UUID]):
     def _events_for(self, command: Command, workspace: _Workspace) -> list[DomainEvent]:
         if isinstance(command, SubscribePlan):
             stream = customer_stream_id(command.customer_id)
-            customer = self._customer_in(workspace, stream)
+            customer = self._state_in(workspace, stream, customers.project)
             events = customers.subscribe(customer, command, self.policies)
-            workspace.customers[stream] = customers.project(customer, events)
+            workspace.states[stream] = customers.project(customer, events)
             return events
-        ticket = self._ticket_in(workspace, command.ticket_id)
+        ticket = self._state_in(workspace, command.ticket_id, tickets.project)
         if isinstance(command, OpenTicket):
             plan = self._plan_at(workspace, command)
             events = decide_open(ticket, command, plan, self.policies)
         else:
             events = decide(ticket, command, self.policies)
-        workspace.tickets[command.ticket_id] = tickets.project(ticket, events)
+        workspace.states[command.ticket_id] = tickets.project(ticket, events)
         return events
 
     def _plan_at(self, workspace: _Workspace, command: OpenTicket) -> str | None:
-        customer = self._customer_in(workspace, customer_stream_id(command.customer_id))
+        customer = self._state_in(workspace, customer_stream_id(command.customer_id), customers.project)
         return customer.plan_at(command.occurred_at) if customer else None
 
-    def _ticket_in(self, workspace: _Workspace, ticket_id: UUID) -> tickets.Ticket | None:
-        if ticket_id not in workspace.tickets:
-            workspace.tickets[ticket_id] = self.ticket(ticket_id)
-        return workspace.tickets[ticket_id]
-
-    def _customer_in(self, workspace: _Workspace, stream: UUID) -> customers.Customer | None:
-        if stream not in workspace.customers:
-            workspace.customers[stream] = self._load(stream, customers.project)
-        return workspace.customers[stream]
+    def _state_in(self, workspace: _Workspace, stream: UUID, projector: Projector) -> Any | None:
+        """The stream's state in this batch: changed here already, kept from a recent batch, or read."""
+        if stream not in workspace.states:
+            remembered = self._recent.get(stream)
+            if remembered is not None:
+                workspace.remembered.add(stream)
+            workspace.states[stream] = remembered or self._load(stream, projector)
+        return workspace.states[stream]
 
     def ticket(self, ticket_id: UUID) -> tickets.Ticket | None:
         """The ticket's current state, or None if it was never opened."""
@@ -144,7 +199,7 @@ class TicketDesk(Application[UUID]):
     def customer(self, customer_id: str) -> customers.Customer | None:
         return self._load(customer_stream_id(customer_id), customers.project)
 
-    def _load(self, stream: UUID, projector: Callable[[Any, Iterable[Any]], Any]) -> Any:
+    def _load(self, stream: UUID, projector: Projector) -> Any:
         try:
             return self.repository.get(stream, projector_func=projector)
         except AggregateNotFoundError:

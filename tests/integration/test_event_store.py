@@ -88,3 +88,39 @@ def test_a_batch_that_refuses_one_command_still_saves_the_others(store_settings,
     assert desk.ticket(good.ticket_id) is not None
     assert desk.ticket(bad.ticket_id) is None
     desk.close()
+
+
+def test_a_desk_that_remembers_states_still_sees_other_writers(store_settings, policy_book):
+    """Two intakes on one store (a rebalance moved a partition): remembered states must never decide wrongly."""
+    customer = f"cust-{uuid4().hex[:8]}"
+    opening = open_ticket(customer, "T-5")
+    ticket = opening.ticket_id
+    first, second = build_desk(store_settings, policy_book), build_desk(store_settings, policy_book)
+
+    def command(kind, minutes: int, **fields):
+        return kind(
+            command_id=uuid4(), occurred_at=T0 + timedelta(minutes=minutes), actor="agent", ticket_id=ticket, **fields
+        )
+
+    first.handle_batch([subscribe(customer), opening, command(c.ResolveTicket, 5, resolution="restarted")])
+    # A plan change through another intake counts at once for the next ticket `first` opens.
+    plan_change = subscribe(customer, plan="professional").model_copy(
+        update={"effective_from": T0 + timedelta(hours=1)}
+    )
+    assert second.handle(plan_change).status == "applied"
+    later = open_ticket(customer, "T-6").model_copy(update={"occurred_at": T0 + timedelta(hours=2)})
+    assert first.handle(later).status == "applied"
+    assert first.ticket(later.ticket_id).plan == "professional"
+
+    assert second.handle(command(c.ReopenTicket, 10, reason="still down")).status == "applied"
+    # `first` remembers the ticket as resolved; a customer reply is only allowed on the reopened ticket.
+    assert first.handle(command(c.RecordCustomerReply, 15)).status == "applied"
+    # `second` remembers version 2; `first` wrote since: the store refuses the stale write, and it is redone.
+    assert second.handle(command(c.RecordResponse, 20)).status == "applied"
+    repeated = command(c.AwaitCustomer, 25, reason="need logs")
+    assert second.handle(repeated).status == "applied"
+    assert first.handle(repeated).status == "unchanged"
+    versions = [e.originator_version for e in first.events_of(ticket)]
+    assert versions == list(range(1, 7))
+    first.close()
+    second.close()
