@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from eventsourcing.persistence import PersistenceError
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
@@ -26,6 +27,9 @@ STORE_RETRY_SECONDS = 1.0
 # client's default of 45 s stalled every restart after a kill -9 for that long. Heartbeats come from a background
 # thread every 3 s, so a long batch does not end the session; max_poll_interval_ms still guards a wedged loop.
 SESSION_TIMEOUT_MS = 10_000
+# The broker answers a waiting fetch as soon as a record arrives, so a long wait adds no latency; a short one
+# only turns an idle intake into a busy loop of empty fetches.
+FETCH_WAIT_MS = 200
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,19 @@ def _kind_of(error: ValidationError) -> str:
 class Intake:
     """Consumes command batches; offsets are committed only after the store and the DLQ hold the result."""
 
-    def __init__(self, settings: Settings, bootstrap: str, desk: TicketDesk, *, group: str | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        desk: TicketDesk,
+        *,
+        group: str | None = None,
+        on_stored: Callable[[], None] = lambda: None,
+    ):
         self.settings = settings
         self.desk = desk
+        self.on_stored = on_stored
+        self.handled: dict[TopicPartition, OffsetAndMetadata] = {}
         self.stats = IntakeStats()
         self.consumer = KafkaConsumer(
             settings.topics.commands,
@@ -89,7 +103,7 @@ class Intake:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=settings.intake_batch,
-            fetch_max_wait_ms=settings.idle_wait_ms,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
             session_timeout_ms=SESSION_TIMEOUT_MS,
             # Oversized values must reach validate() to be dead-lettered, not stall the fetcher.
             max_partition_fetch_bytes=max(1024 * 1024, settings.max_command_bytes * 4),
@@ -131,7 +145,11 @@ class Intake:
         # Outcomes come back in command order, so each refusal pairs with its record.
         letters += [DeadLetter(r, "refused", o.reason) for (r, _), o in zip(valid, outcomes, strict=True) if o.refused]
         self._dead_letter(letters)
-        self.consumer.commit(_next_offsets(batch))
+        if any(o.status == "applied" for o in outcomes):
+            self.on_stored()
+        # Asynchronous: a commit that never lands only means a redelivery, which command ids make harmless.
+        self.handled.update(_next_offsets(batch))
+        self.consumer.commit_async(self._own_handled())
         self.stats.count(outcomes, letters)
         return len(records)
 
@@ -177,9 +195,21 @@ class Intake:
             self.consumer.seek(partition, records[0].offset)
         time.sleep(STORE_RETRY_SECONDS)
 
+    def _own_handled(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Handled offsets of the partitions still assigned: a revoked one's belong to its new owner now."""
+        assigned = self.consumer.assignment()
+        return {tp: offset for tp, offset in self.handled.items() if tp in assigned}
+
     def close(self) -> None:
         self.dlq.flush()
         self.dlq.close()
+        # What was handled, committed for sure: spares the next intake a redelivery. Never the positions:
+        # after an error they are past records that were not handled.
+        try:
+            if own := self._own_handled():
+                self.consumer.commit(own)
+        except KafkaError as error:  # a rebalance took the partitions: the new owner goes on from its commits
+            log.warning("final offset commit failed: %s", error)
         self.consumer.close()
         self.desk.close()
 

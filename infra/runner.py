@@ -48,18 +48,21 @@ def prepare(settings: Settings, say: Say) -> str:
     return bootstrap
 
 
-def build_intake(settings: Settings, bootstrap: str) -> Intake:
-    return Intake(settings, bootstrap, build_desk(settings))
+def build_intake(settings: Settings, bootstrap: str, stored: threading.Event | None = None) -> Intake:
+    return Intake(settings, bootstrap, build_desk(settings), on_stored=stored.set if stored else lambda: None)
 
 
-def build_relay(settings: Settings, bootstrap: str) -> Relay:
+def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | None = None) -> Relay:
+    # Woken by the intake next to it, the relay need only look now and then for events stored elsewhere.
+    idle_ms = settings.idle_wait_ms * 20 if stored else settings.idle_wait_ms
     return Relay(
         build_desk(settings),
         relay_producer(bootstrap),
         settings.topics.events,
         settings.relay_name,
         settings.relay_page,
-        settings.idle_wait_ms,
+        idle_ms,
+        wake=stored,
     )
 
 
@@ -67,7 +70,9 @@ def run_components(settings: Settings, names: list[str], stop: StopFlag, say: Sa
     """Run the named components ('intake', 'relay') in threads until `stop`, reporting progress."""
     bootstrap = prepare(settings, say)
     builders = {"intake": build_intake, "relay": build_relay}
-    components = {name: builders[name](settings, bootstrap) for name in names}
+    # Together in one process, the intake wakes the relay the moment it stored something.
+    stored = threading.Event() if {"intake", "relay"} <= set(names) else None
+    components = {name: builders[name](settings, bootstrap, stored) for name in names}
     threads = [
         threading.Thread(target=_guarded, args=(name, component, stop), name=name, daemon=True)
         for name, component in components.items()

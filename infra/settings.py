@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     intake_batch: int = Field(default=500, ge=1)
     relay_name: str = "relay:tickets.events"
     relay_page: int = Field(default=1000, ge=1)
-    # How long an idle loop waits before it looks again (ms): caps the added latency.
+    # How long an idle relay waits before it looks at the store again (ms): caps the latency it adds.
     idle_wait_ms: int = Field(default=5, ge=1)
 
     def sqlite_file(self) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +44,17 @@ class Relay:
     that fill in behind it. SQLite has a single writer at a time, which gives the same guarantee.
     """
 
-    def __init__(self, app: Application, producer: KafkaProducer, topic: str, name: str, page: int, idle_ms: int):
+    def __init__(
+        self,
+        app: Application,
+        producer: KafkaProducer,
+        topic: str,
+        name: str,
+        page: int,
+        idle_ms: int,
+        wake: threading.Event | None = None,
+    ):
+        """`wake`, set by an intake in the same process whenever it stored something, ends an idle wait early."""
         self.app = app  # held: a collected Application closes its connection pool
         self.recorder = app.recorder
         self.producer = producer
@@ -51,6 +62,7 @@ class Relay:
         self.name = name
         self.page = page
         self.idle_seconds = idle_ms / 1000
+        self.wake = wake or threading.Event()
         self.tracking = _tracking_recorder(app)
         self.stats = RelayStats(position=self.tracking.max_tracking_id(name) or 0)
 
@@ -58,7 +70,8 @@ class Relay:
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         while not stop() and (deadline is None or time.monotonic() < deadline):
             if not self.publish_page():
-                time.sleep(self.idle_seconds)
+                self.wake.wait(self.idle_seconds)
+                self.wake.clear()
         return self.stats
 
     def publish_page(self) -> int:
