@@ -98,9 +98,12 @@ class Relay:
 
     def _send(self, notification: Notification):
         event_type, schema_version = _event_type(notification.topic)
-        event_id = orjson.loads(notification.state)["event_id"]
-        headers = event_headers(event_type, schema_version, event_id, notification.originator_version, notification.id)
-        key = str(notification.originator_id).encode()
+        stored = orjson.loads(notification.state)
+        headers = event_headers(
+            event_type, schema_version, stored["event_id"], notification.originator_version, notification.id
+        )
+        # Ticket events are keyed by ticket id, customer events (PlanSubscribed) by customer id: as documented.
+        key = (stored.get("ticket_id") or stored["customer_id"]).encode()
         return self.producer.send(self.topic, key=key, value=notification.state, headers=headers)
 
     def close(self) -> None:
