@@ -15,9 +15,9 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
-from domain.commands import Command, explain, parse_command
+from domain.commands import Command, SubscribePlan, explain, parse_command
 from domain.desk import Outcome, TicketDesk
-from infra.messages import dead_letter_headers
+from infra.messages import DLQ_ORIGINAL_BYTES, Headers, dead_letter_headers
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ SESSION_TIMEOUT_MS = 10_000
 # The broker answers a waiting fetch as soon as a record arrives, so a long wait adds no latency; a short one
 # only turns an idle intake into a busy loop of empty fetches.
 FETCH_WAIT_MS = 200
+# Far more than any command may have, far less than the broker's 1 MiB message limit.
+MAX_DEAD_LETTER_VALUE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,25 @@ class IntakeStats:
 
 
 def validate(record: ConsumerRecord, max_bytes: int) -> Command | DeadLetter:
-    """A command, or the reason it is not one: empty, oversized, not JSON, unknown type, schema violation."""
+    """A command, or why it is not one: empty, oversized, not JSON, unknown type, schema violation, wrong key."""
     value = record.value
     if not value:
         return DeadLetter(record, "empty", "the message has no value")
     if len(value) > max_bytes:
         return DeadLetter(record, "oversized", f"{len(value)} bytes, more than the {max_bytes} a command may have")
     try:
-        return parse_command(value)
+        command = parse_command(value)
     except ValidationError as error:
         return DeadLetter(record, _kind_of(error), explain(error))
+    if record.key != command.key.encode():
+        # Per-ticket order holds only if every command of a ticket lands on the ticket's partition.
+        shown = record.key.decode("utf-8", "replace") if record.key is not None else "none"
+        return DeadLetter(record, "wrong-key", f"the key must be {command.key} (the {_key_name(command)}), not {shown}")
+    return command
+
+
+def _key_name(command: Command) -> str:
+    return "customer id" if isinstance(command, SubscribePlan) else "ticket id"
 
 
 def _kind_of(error: ValidationError) -> str:
@@ -179,9 +190,10 @@ class Intake:
             record = letter.record
             source = f"{record.topic}/{record.partition}/{record.offset}"
             headers = dead_letter_headers(record.headers or [], letter.kind, letter.reason, source, now)
+            value, headers = _fitting(record.value, headers)
             # kafka-python refuses to send neither key nor value (other clients may publish one): an empty key.
-            key = b"" if record.key is None and record.value is None else record.key
-            sends.append(self.dlq.send(self.settings.topics.commands_dlq, key=key, value=record.value, headers=headers))
+            key = b"" if record.key is None and value is None else record.key
+            sends.append(self.dlq.send(self.settings.topics.commands_dlq, key=key, value=value, headers=headers))
             log.warning("dead letter %s (%s): %s", source, letter.kind, letter.reason)
         if letters:
             self.dlq.flush()
@@ -212,6 +224,17 @@ class Intake:
             log.warning("final offset commit failed: %s", error)
         self.consumer.close()
         self.desk.close()
+
+
+def _fitting(value: bytes | None, headers: Headers) -> tuple[bytes | None, Headers]:
+    """The value cut to what a dead letter can carry; the headers then say how long the original was.
+
+    A message near the broker's size limit would no longer fit once the dlq headers are added: the send would
+    fail on every restart and wedge the intake on that one record.
+    """
+    if value is None or len(value) <= MAX_DEAD_LETTER_VALUE:
+        return value, headers
+    return value[:MAX_DEAD_LETTER_VALUE], [*headers, (DLQ_ORIGINAL_BYTES, str(len(value)).encode())]
 
 
 def _next_offsets(batch: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, OffsetAndMetadata]:

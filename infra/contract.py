@@ -171,12 +171,16 @@ def _event_header_fields() -> dict[str, tuple[str, Json]]:
 def _dead_letter_header_fields() -> dict[str, tuple[str, Json]]:
     return {
         messages.DLQ_KIND: (
-            "what went wrong: `empty`, `oversized`, `invalid-json`, `unknown-type`, `schema` (an invalid message), "
-            "or `refused` (a valid command the engine refused)",
-            {"enum": ["empty", "oversized", "invalid-json", "unknown-type", "schema", "refused"]},
+            "what went wrong: `empty`, `oversized`, `invalid-json`, `unknown-type`, `schema`, `wrong-key` (an "
+            "invalid message), or `refused` (a valid command the engine refused)",
+            {"enum": ["empty", "oversized", "invalid-json", "unknown-type", "schema", "wrong-key", "refused"]},
         ),
         messages.DLQ_REASON: ("why, on one line: `field.path: message; ...` for an invalid command", {}),
         messages.DLQ_SOURCE: ("where the message was read from: `topic/partition/offset`", {}),
+        messages.DLQ_ORIGINAL_BYTES: (
+            "only when the value was cut to 256 KiB to fit the dead-letter topic: the original length in bytes",
+            COUNT_TEXT,
+        ),
         messages.DLQ_AT: ("when it was dead-lettered: an ISO 8601 instant with offset", {"format": "date-time"}),
     }
 
@@ -379,7 +383,8 @@ def _dead_letter_message() -> Json:
     return {
         "name": "DeadLetter",
         "title": "Dead letter",
-        "summary": "The original message, key and value byte for byte, its headers kept and dlq-* headers added.",
+        "summary": "The original message, key and value byte for byte (a value over 256 KiB cut to that length), "
+        "its headers kept and dlq-* headers added.",
         "contentType": "application/octet-stream",
         "payload": {"description": "The original value, unchanged; it may not be JSON at all."},
         "headers": {"$ref": "#/components/schemas/DeadLetterHeaders"},
@@ -475,8 +480,9 @@ def _readme_dlq(topics: TopicSettings) -> str:
     return f"""## When a command is not applied
 
 A message on `{topics.commands}` that is not a valid command (not JSON, an unknown `type`, a missing or unknown
-field, a time without offset, ...) or that the engine refuses (a command the ticket's state does not allow) is
-copied to `{topics.commands_dlq}`: the same key and value, byte for byte, its headers kept, and these added:
+field, a time without offset, a key that is not the ticket id, ...) or that the engine refuses (a command the
+ticket's state does not allow) is copied to `{topics.commands_dlq}`: the same key and value, byte for byte (a
+value over 256 KiB is cut to that length), its headers kept, and these added:
 
 | header | value |
 |---|---|

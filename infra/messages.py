@@ -21,6 +21,8 @@ DLQ_REASON = "dlq-reason"
 DLQ_KIND = "dlq-kind"
 DLQ_SOURCE = "dlq-source"
 DLQ_AT = "dlq-at"
+# Only on a dead letter whose value was cut to fit: the original's length in bytes.
+DLQ_ORIGINAL_BYTES = "dlq-original-bytes"
 
 Headers = list[tuple[str, bytes]]
 

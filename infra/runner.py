@@ -38,6 +38,9 @@ class StopFlag:
         return self
 
     def wait(self, seconds: float) -> None:
+        """Sleep up to `seconds`, waking early when stopped or at the deadline."""
+        if self._deadline is not None:
+            seconds = max(0.0, min(seconds, self._deadline - time.monotonic()))
         self._event.wait(seconds)
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import random
+import time
+
+import psycopg
+from eventsourcing.persistence import PersistenceError
+
 from domain.desk import TicketDesk
 from domain.policy import PolicyBook
 from infra.policy_files import load_policy
 from infra.settings import Settings
+
+START_ATTEMPTS = 5
 
 
 def store_env(settings: Settings) -> dict[str, str]:
@@ -27,5 +35,17 @@ def store_env(settings: Settings) -> dict[str, str]:
 
 
 def build_desk(settings: Settings, policies: PolicyBook | None = None) -> TicketDesk:
-    """The write side, on the store and policy the settings name."""
-    return TicketDesk(policies or load_policy(settings.policy_file), env=store_env(settings))
+    """The write side, on the store and policy the settings name.
+
+    Creating the desk creates its tables and, on PostgreSQL, replaces its database functions; two components
+    starting at once can collide there ("tuple concurrently updated"), so a failed start is tried again.
+    """
+    book = policies or load_policy(settings.policy_file)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return TicketDesk(book, env=store_env(settings))
+        except (PersistenceError, psycopg.Error):
+            if attempt == START_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.05, 0.5))
+    raise AssertionError("unreachable")

@@ -20,6 +20,7 @@ from domain import commands as c
 from infra.kafka.topics import delete_topic
 from infra.messages import (
     DLQ_KIND,
+    DLQ_ORIGINAL_BYTES,
     DLQ_REASON,
     MESSAGE_ID,
     MESSAGE_TYPE,
@@ -540,3 +541,40 @@ def test_a_dead_letter_the_broker_refuses_stops_the_batch_before_its_offsets_are
 
 # The broker takes no record batch above 2 KB on this topic: every dead letter of 9 KB is refused.
 SMALL = {"max.message.bytes": "2048"}
+
+
+# --- 7. keys and sizes ----------------------------------------------------------------------------------
+
+
+def test_a_command_under_the_wrong_key_is_dead_lettered_not_applied(sqlite_settings, kafka_bootstrap):
+    pipeline = pipeline_settings(sqlite_settings, kafka_bootstrap)
+    intake = build_intake(pipeline, kafka_bootstrap)
+    try:
+        (customer,) = subscribed(pipeline, kafka_bootstrap, intake, "standard")
+        opening = open_ticket(customer)
+        value = as_message(opening).value
+        publish_raw(kafka_bootstrap, pipeline.topics.commands, [RawMessage(None, value), RawMessage(b"T-1", value)])
+        drain(intake, until=lambda: handled(intake) == 3)
+        letters = read_all(kafka_bootstrap, pipeline.topics.commands_dlq, expected_count=2)
+        assert [header(r.headers, DLQ_KIND) for r in letters] == ["wrong-key", "wrong-key"]
+        assert all(f"the key must be {opening.ticket_id}" in header(r.headers, DLQ_REASON) for r in letters)
+        assert build_desk(pipeline).ticket(opening.ticket_id) is None
+    finally:
+        intake.close()
+        delete_pipeline_topics(kafka_bootstrap, pipeline)
+
+
+def test_a_message_near_the_broker_limit_is_dead_lettered_cut_to_size(sqlite_settings, kafka_bootstrap):
+    pipeline = pipeline_settings(sqlite_settings, kafka_bootstrap)
+    huge = b'{"type": "OpenTicket", "subject": "' + b"x" * 1_048_000 + b'"}'
+    intake = build_intake(pipeline, kafka_bootstrap)
+    try:
+        publish_raw(kafka_bootstrap, pipeline.topics.commands, [RawMessage(b"k", huge)])
+        drain(intake, until=lambda: handled(intake) == 1)
+        [letter] = read_all(kafka_bootstrap, pipeline.topics.commands_dlq, expected_count=1)
+        assert header(letter.headers, DLQ_KIND) == "oversized"
+        assert header(letter.headers, DLQ_ORIGINAL_BYTES) == str(len(huge))
+        assert letter.value == huge[: len(letter.value)] and len(letter.value) == 256 * 1024
+    finally:
+        intake.close()
+        delete_pipeline_topics(kafka_bootstrap, pipeline)
