@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import singledispatch
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -68,19 +69,21 @@ def project(ticket: Ticket | None, events: Iterable[ev.TicketEvent]) -> Ticket |
 
 
 def evolve(ticket: Ticket | None, event: ev.TicketEvent) -> Ticket:
-    """One event applied: bookkeeping common to all, then the event's own change."""
-    changed = _apply(event, ticket)
-    return changed.model_copy(
-        update={
-            "version": event.originator_version,
-            "seen_commands": changed.seen_commands | {event.command_id},
-        }
-    )
+    """One event applied: its own changes and the bookkeeping common to all, in a single copy."""
+    if ticket is None:
+        return _opened(event)
+    changes = _changes(event, ticket)
+    changes["version"] = event.originator_version
+    changes["seen_commands"] = ticket.seen_commands | {event.command_id}
+    return ticket.model_copy(update=changes)
+
+
+Changes = dict[str, Any]
 
 
 @singledispatch
-def _apply(event: ev.TicketEvent, ticket: Ticket) -> Ticket:
-    return ticket
+def _changes(event: ev.TicketEvent, ticket: Ticket) -> Changes:
+    raise TypeError(f"{type(event).__name__} cannot happen to an existing ticket")
 
 
 def _planned(metric: Metric, deadline: ev.Deadline) -> Metric:
@@ -94,9 +97,9 @@ def _planned(metric: Metric, deadline: ev.Deadline) -> Metric:
     )
 
 
-def _with_deadlines(ticket: Ticket, deadlines: Iterable[ev.Deadline], at: datetime) -> dict[str, Metric]:
+def _with_deadlines(metrics: dict[str, Metric], deadlines: Iterable[ev.Deadline], at: datetime) -> dict[str, Metric]:
     """Metrics updated from an event's deadlines; a deadline for an unknown metric starts it at `at`."""
-    metrics = dict(ticket.metrics)
+    metrics = dict(metrics)
     for deadline in deadlines:
         current = metrics.get(deadline.metric)
         if current is None:
@@ -105,14 +108,8 @@ def _with_deadlines(ticket: Ticket, deadlines: Iterable[ev.Deadline], at: dateti
     return metrics
 
 
-def _retargeted(ticket: Ticket, target_minutes: int, clock: ClockKind) -> dict[str, Metric]:
-    target = timedelta(minutes=target_minutes)
-    return {name: sla.retarget(m, target, clock) if m.is_open else m for name, m in ticket.metrics.items()}
-
-
-@_apply.register
-def _(event: ev.Opened, ticket: None) -> Ticket:
-    first = ev_deadline(event.deadlines, sla.FIRST_RESPONSE)
+def _opened(event: ev.Opened) -> Ticket:
+    first = next(d for d in event.deadlines if d.metric == sla.FIRST_RESPONSE)
     return Ticket(
         id=event.ticket_id,
         version=event.originator_version,
@@ -127,39 +124,33 @@ def _(event: ev.Opened, ticket: None) -> Ticket:
         highest_severity=event.severity,
         target=timedelta(minutes=event.target_minutes),
         clock=event.clock,
-        metrics={first.metric: _planned(sla.start(first.metric, event.occurred_at, timedelta(0), first.clock), first)},
+        metrics=_with_deadlines({}, (first,), event.occurred_at),
+        seen_commands=frozenset({event.command_id}),
     )
 
 
-def ev_deadline(deadlines: tuple[ev.Deadline, ...], metric: str) -> ev.Deadline:
-    return next(d for d in deadlines if d.metric == metric)
-
-
-def _severity_set(ticket: Ticket, event: ev.Escalated | ev.SeverityChanged) -> Ticket:
+def _severity_set(ticket: Ticket, event: ev.Escalated | ev.SeverityChanged) -> Changes:
     """A new severity: every open metric counted against the event's target, running ones re-planned."""
-    retargeted = ticket.model_copy(update={"metrics": _retargeted(ticket, event.target_minutes, event.clock)})
-    return retargeted.model_copy(
-        update={
-            "severity": event.to_severity,
-            "target": timedelta(minutes=event.target_minutes),
-            "clock": event.clock,
-            "metrics": _with_deadlines(retargeted, event.deadlines, event.occurred_at),
-        }
-    )
+    target = timedelta(minutes=event.target_minutes)
+    retargeted = {n: sla.retarget(m, target, event.clock) if m.is_open else m for n, m in ticket.metrics.items()}
+    return {
+        "severity": event.to_severity,
+        "target": target,
+        "clock": event.clock,
+        "metrics": _with_deadlines(retargeted, event.deadlines, event.occurred_at),
+    }
 
 
-@_apply.register
-def _(event: ev.Escalated, ticket: Ticket) -> Ticket:
-    return _severity_set(ticket, event).model_copy(
-        update={
-            "highest_severity": max(ticket.highest_severity, event.to_severity, key=lambda s: s.rank),
-            "escalation_phone": ticket.escalation_phone or event.escalation_phone,
-        }
-    )
+@_changes.register
+def _(event: ev.Escalated, ticket: Ticket) -> Changes:
+    return _severity_set(ticket, event) | {
+        "highest_severity": max(ticket.highest_severity, event.to_severity, key=lambda s: s.rank),
+        "escalation_phone": ticket.escalation_phone or event.escalation_phone,
+    }
 
 
-@_apply.register
-def _(event: ev.SeverityChanged, ticket: Ticket) -> Ticket:
+@_changes.register
+def _(event: ev.SeverityChanged, ticket: Ticket) -> Changes:
     return _severity_set(ticket, event)
 
 
@@ -170,101 +161,88 @@ def _stopped(ticket: Ticket, names: Iterable[str], at: datetime, state: MetricSt
     return metrics
 
 
-@_apply.register
-def _(event: ev.Responded, ticket: Ticket) -> Ticket:
-    return ticket.model_copy(
-        update={
-            "metrics": _stopped(ticket, event.metrics_met, event.occurred_at, MetricState.MET),
-            "first_responded_at": ticket.first_responded_at or event.occurred_at,
-        }
-    )
-
-
-@_apply.register
-def _(event: ev.CustomerReplied, ticket: Ticket) -> Ticket:
+def _next_response_started(ticket: Ticket, event: ev.CustomerReplied | ev.Reopened) -> Changes:
     started = sum(1 for d in event.deadlines if d.metric not in ticket.metrics)
-    return ticket.model_copy(
-        update={
-            "metrics": _with_deadlines(ticket, event.deadlines, event.occurred_at),
-            "next_responses_started": ticket.next_responses_started + started,
-        }
-    )
+    return {
+        "metrics": _with_deadlines(ticket.metrics, event.deadlines, event.occurred_at),
+        "next_responses_started": ticket.next_responses_started + started,
+    }
 
 
-@_apply.register
-def _(event: ev.AwaitingCustomer, ticket: Ticket) -> Ticket:
+@_changes.register
+def _(event: ev.Responded, ticket: Ticket) -> Changes:
+    return {
+        "metrics": _stopped(ticket, event.metrics_met, event.occurred_at, MetricState.MET),
+        "first_responded_at": ticket.first_responded_at or event.occurred_at,
+    }
+
+
+@_changes.register
+def _(event: ev.CustomerReplied, ticket: Ticket) -> Changes:
+    return _next_response_started(ticket, event)
+
+
+@_changes.register
+def _(event: ev.AwaitingCustomer, ticket: Ticket) -> Changes:
     metrics = dict(ticket.metrics)
     for name in event.metrics_paused:
         # While paused with time left, the due time is unknown until the ticket resumes.
         paused = sla.pause(metrics[name], event.occurred_at)
         metrics[name] = paused.model_copy(update={"due_at": None, "at_risk_at": None})
-    return ticket.model_copy(update={"metrics": metrics, "status": TicketStatus.AWAITING_CUSTOMER})
+    return {"metrics": metrics, "status": TicketStatus.AWAITING_CUSTOMER}
 
 
-@_apply.register
-def _(event: ev.Resumed, ticket: Ticket) -> Ticket:
+@_changes.register
+def _(event: ev.Resumed, ticket: Ticket) -> Changes:
     metrics = dict(ticket.metrics)
     for deadline in event.deadlines:
         metrics[deadline.metric] = _planned(sla.resume(metrics[deadline.metric], event.occurred_at), deadline)
-    return ticket.model_copy(update={"metrics": metrics, "status": TicketStatus.OPEN})
+    return {"metrics": metrics, "status": TicketStatus.OPEN}
 
 
-@_apply.register
-def _(event: ev.CallbackRequested, ticket: Ticket) -> Ticket:
-    return ticket.model_copy(update={"pending_callback": event.event_id})
+@_changes.register
+def _(event: ev.CallbackRequested, ticket: Ticket) -> Changes:
+    return {"pending_callback": event.event_id}
 
 
-@_apply.register
-def _(event: ev.CallbackDone, ticket: Ticket) -> Ticket:
-    return ticket.model_copy(update={"pending_callback": None})
+@_changes.register
+def _(event: ev.CallbackDone, ticket: Ticket) -> Changes:
+    return {"pending_callback": None}
 
 
-@_apply.register
-def _(event: ev.Resolved, ticket: Ticket) -> Ticket:
-    return ticket.model_copy(
-        update={
-            "metrics": _stopped(ticket, event.metrics_met, event.occurred_at, MetricState.MET),
-            "status": TicketStatus.RESOLVED,
-        }
-    )
+@_changes.register
+def _(event: ev.Resolved, ticket: Ticket) -> Changes:
+    return {
+        "metrics": _stopped(ticket, event.metrics_met, event.occurred_at, MetricState.MET),
+        "status": TicketStatus.RESOLVED,
+    }
 
 
-@_apply.register
-def _(event: ev.Reopened, ticket: Ticket) -> Ticket:
-    started = sum(1 for d in event.deadlines if d.metric not in ticket.metrics)
-    return ticket.model_copy(
-        update={
-            "metrics": _with_deadlines(ticket, event.deadlines, event.occurred_at),
-            "next_responses_started": ticket.next_responses_started + started,
-            "status": TicketStatus.OPEN,
-        }
-    )
+@_changes.register
+def _(event: ev.Reopened, ticket: Ticket) -> Changes:
+    return _next_response_started(ticket, event) | {"status": TicketStatus.OPEN}
 
 
-@_apply.register
-def _(event: ev.Closed, ticket: Ticket) -> Ticket:
-    return ticket.model_copy(update={"status": TicketStatus.CLOSED})
+@_changes.register
+def _(event: ev.Closed, ticket: Ticket) -> Changes:
+    return {"status": TicketStatus.CLOSED}
 
 
-@_apply.register
-def _(event: ev.Withdrawn, ticket: Ticket) -> Ticket:
-    return ticket.model_copy(
-        update={
-            "metrics": _stopped(ticket, event.metrics_cancelled, event.occurred_at, MetricState.CANCELLED),
-            "status": TicketStatus.WITHDRAWN,
-        }
-    )
+@_changes.register
+def _(event: ev.Withdrawn, ticket: Ticket) -> Changes:
+    return {
+        "metrics": _stopped(ticket, event.metrics_cancelled, event.occurred_at, MetricState.CANCELLED),
+        "status": TicketStatus.WITHDRAWN,
+    }
 
 
-@_apply.register
-def _(event: ev.SlaBreached, ticket: Ticket) -> Ticket:
-    return ticket.model_copy(
-        update={"metrics": _stopped(ticket, [event.metric], event.breached_at, MetricState.BREACHED)}
-    )
+@_changes.register
+def _(event: ev.SlaBreached, ticket: Ticket) -> Changes:
+    return {"metrics": _stopped(ticket, [event.metric], event.breached_at, MetricState.BREACHED)}
 
 
-@_apply.register
-def _(event: ev.SlaAtRisk, ticket: Ticket) -> Ticket:
+@_changes.register
+def _(event: ev.SlaAtRisk, ticket: Ticket) -> Changes:
     metrics = dict(ticket.metrics)
     metrics[event.metric] = metrics[event.metric].model_copy(update={"at_risk_flagged": True})
-    return ticket.model_copy(update={"metrics": metrics})
+    return {"metrics": metrics}
