@@ -1,0 +1,127 @@
+"""Launching one node of the local cluster: its cluster id, server.properties, KRaft storage and JVM."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from infra.kafka.layout import BrokerError, Node, Progress, tail
+from infra.kafka.processes import LAUNCH_HEADER, children
+
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+# The JVM flags of Kafka's own start scripts, with a heap small enough for a laptop or a CI machine.
+BROKER_JVM_OPTIONS = (
+    "-Xms256m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+)
+# The storage formatter runs for a second: the quick JIT alone saves a third of that.
+TOOL_JVM_OPTIONS = ("-Xmx256m", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true")
+
+
+def launch_node(node: Node, cluster: list[Node], cluster_id: str, lib: Path, say: Progress) -> int:
+    """Start one node detached from this process; return where its log stood, to wait for a new line."""
+    node.logs_dir.mkdir(parents=True, exist_ok=True)
+    node.props_file.write_text(_server_properties(node, cluster))
+    _format_storage(node, cluster_id, lib, say)
+    mark = node.log_file.stat().st_size if node.log_file.exists() else 0
+    command = _java_command(lib, node, BROKER_JVM_OPTIONS, "kafka.Kafka", str(node.props_file))
+    with node.stdout_file.open("ab") as out:
+        out.write(f"{LAUNCH_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+        out.flush()
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=node.directory,
+            start_new_session=True,  # a Ctrl-C in the terminal that started it must not stop the broker
+        )  # fmt: skip
+    children[process.pid] = process
+    node.pid_file.write_text(f"{process.pid}\n")
+    say(f"node {node.node_id}: started (pid {process.pid}) on 127.0.0.1:{node.port}")
+    return mark
+
+
+def cluster_id(cluster_dir: Path) -> str:
+    """The cluster id every node's storage is formatted with: made once, then read back."""
+    id_file = cluster_dir / "cluster.id"
+    if id_file.exists():
+        return id_file.read_text().strip()
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # StorageTool would read a leading dash as an option
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    cluster_dir.mkdir(parents=True, exist_ok=True)
+    id_file.write_text(cluster_id + "\n")
+    return cluster_id
+
+
+def _server_properties(node: Node, cluster: list[Node]) -> str:
+    # One node cannot replicate internal topics three ways; three nodes keep them when one node dies.
+    replication, min_isr = (1, 1) if len(cluster) == 1 else (3, 2)
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster)
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": node.node_id,
+        "controller.quorum.voters": voters,
+        "controller.listener.names": "CONTROLLER",
+        "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": node.data_dir,
+        "auto.create.topics.enable": "false",
+        # The default waits 3 s for more members before the first rebalance of every new group.
+        "group.initial.rebalance.delay.ms": 0,
+        # Defaults of 50 partitions make every first consumer group and transaction slow to start.
+        "offsets.topic.num.partitions": 3,
+        "offsets.topic.replication.factor": replication,
+        "transaction.state.log.num.partitions": 3,
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.num.partitions": 3,
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        # A broker that died is fenced, and its partitions led elsewhere, when its session expires; and a
+        # broker restarted after a crash can only register again after that. 9 s by default.
+        "broker.heartbeat.interval.ms": 1000,
+        "broker.session.timeout.ms": 4000,
+        # The cleaner takes 128 MiB of heap by default, too much for -Xmx512m.
+        "log.cleaner.dedupe.buffer.size": 16777216,
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _java_command(lib: Path, node: Node, jvm_options: tuple[str, ...], *main: str) -> list[str]:
+    java_home = Path(os.environ.get("JAVA_HOME") or "/nonexistent") / "bin" / "java"
+    java = str(java_home) if java_home.exists() else shutil.which("java")
+    if java is None:
+        raise BrokerError("java not found: Kafka 4.1 needs Java 17 or newer on PATH or in JAVA_HOME")
+    logging_options = (f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={node.logs_dir}")
+    # java expands the trailing '*' itself, so the classpath needs no shell.
+    return [java, *jvm_options, *logging_options, "-cp", f"{lib}/*", *main]
+
+
+def _format_storage(node: Node, cluster_id: str, lib: Path, say: Progress) -> None:
+    """Format the node's KRaft storage once; static quorum voters, so without --standalone."""
+    if (node.data_dir / "meta.properties").exists():
+        return
+    say(f"node {node.node_id}: formatting storage")
+    main = (
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(node.props_file),
+        "--ignore-formatted",
+    )
+    command = _java_command(lib, node, TOOL_JVM_OPTIONS, *main)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        output = tail(result.stdout + result.stderr)
+        raise BrokerError(f"node {node.node_id}: formatting the storage failed\n{output}")
