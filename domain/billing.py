@@ -2,223 +2,33 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    GetCoreSchemaHandler,
-    PlainSerializer,
-    model_validator,
-)
-from pydantic_core import CoreSchema, core_schema
-
 from domain.errors import DomainError
+from domain.money import CENT, ZERO, Month
 from domain.policy import Band, Plan, Policy, PolicyBook, Severity
+from domain.statement import (
+    AdjustmentLine,
+    CallbackLine,
+    CallbackUse,
+    Incident,
+    IncidentCount,
+    IncidentLine,
+    Statement,
+    total,
+)
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
 WORST_FIRST = tuple(sorted(Severity, key=lambda severity: severity.rank, reverse=True))
 
 
 class BillingError(DomainError):
     """Usage handed to the wrong statement (another customer or month), counted twice, or misplaced."""
-
-
-def _refuse_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("money is a Decimal or a string, never a float")
-    return value
-
-
-def _whole_cents(value: Decimal) -> Decimal:
-    if value != value.quantize(CENT):
-        raise ValueError(f"{value} is not a whole number of cents")
-    return value.quantize(CENT)
-
-
-# Signed: adjustments and a net total carrying a credit can be negative. Dumps to JSON as "99.99".
-Cents = Annotated[
-    Decimal,
-    BeforeValidator(_refuse_float),
-    AfterValidator(_whole_cents),
-    PlainSerializer(str, return_type=str, when_used="json"),
-]
-_MONTH_TEXT = re.compile(r"(\d{4})-(\d{2})")
-
-
-@dataclass(frozen=True, order=True)
-class Month:
-    """A calendar month, written "2026-03"; the zone decides which instants belong to it."""
-
-    year: int
-    month: int
-
-    def __post_init__(self) -> None:
-        if not (1 <= self.month <= 12 and 1 <= self.year <= 9998):
-            raise ValueError(f"no such month: {self.year}-{self.month}")
-
-    @classmethod
-    def parse(cls, text: str) -> Month:
-        match = _MONTH_TEXT.fullmatch(text)
-        if match is None:
-            raise ValueError(f"expected a month like '2026-03', got {text!r}")
-        return cls(int(match[1]), int(match[2]))
-
-    @classmethod
-    def of(cls, at: datetime, zone: ZoneInfo) -> Month:
-        """The month of `zone`'s calendar that the instant `at` falls in."""
-        if at.tzinfo is None:
-            raise ValueError(f"{at.isoformat()} has no time zone; its month is ambiguous")
-        local = at.astimezone(zone)
-        return cls(local.year, local.month)
-
-    def first_instant(self, zone: ZoneInfo) -> datetime:
-        return datetime(self.year, self.month, 1, tzinfo=zone)
-
-    def next(self) -> Month:
-        return Month(self.year + self.month // 12, self.month % 12 + 1)
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        from_text = core_schema.no_info_after_validator_function(
-            cls.parse, core_schema.str_schema(pattern=r"^\d{4}-\d{2}$")
-        )
-        return core_schema.json_or_python_schema(
-            json_schema=from_text,
-            python_schema=core_schema.union_schema([core_schema.is_instance_schema(cls), from_text]),
-            serialization=core_schema.to_string_ser_schema(),
-        )
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Incident(_Frozen):
-    """A ticket as billing sees it: who, when, which department, how severe at worst, and in which band."""
-
-    ticket_id: UUID
-    customer_id: str
-    opened_at: AwareDatetime
-    department: str
-    highest_severity: Severity
-    band: Band
-    policy_version: str
-    withdrawn_before_response: bool = False
-    source_event_ids: tuple[UUID, ...] = Field(min_length=1)
-
-
-class CallbackUse(_Frozen):
-    """A telephone callback carried out (CallbackDone)."""
-
-    ticket_id: UUID
-    customer_id: str
-    done_at: AwareDatetime
-    event_id: UUID
-
-
-class IncidentLine(_Frozen):
-    """One incident on a statement: included in the allowance (0.00) or billed at its price."""
-
-    ticket_id: UUID
-    opened_at: AwareDatetime
-    department: str
-    severity: Severity
-    band: Band
-    policy_version: str
-    included: bool
-    price: Cents
-    source_event_ids: tuple[UUID, ...]
-
-
-class IncidentCount(_Frozen):
-    """How many incidents of one severity were opened in one band."""
-
-    severity: Severity
-    band: Band
-    count: int
-
-
-class CallbackLine(_Frozen):
-    """One callback used; `over` when beyond the plan's allowance, priced only if the policy says so."""
-
-    ticket_id: UUID
-    done_at: AwareDatetime
-    event_id: UUID
-    over: bool
-    price: Cents
-
-
-class AdjustmentLine(_Frozen):
-    """A change to a closed month's statement, carried on a later statement."""
-
-    ticket_id: UUID
-    month: Month
-    amount: Cents
-    reason: str
-
-
-class Statement(_Frozen):
-    """One customer's bill for one Berlin calendar month."""
-
-    customer_id: str
-    month: Month
-    plan: str
-    policy_version: str
-    currency: str
-    plan_fee: Cents
-    incident_counts: tuple[IncidentCount, ...]
-    included_allowance: int
-    included_used: int
-    incident_lines: tuple[IncidentLine, ...]
-    callbacks_used: int
-    callbacks_included: int
-    callbacks_over: int
-    callback_charge: Cents
-    callback_lines: tuple[CallbackLine, ...]
-    adjustments: tuple[AdjustmentLine, ...]
-    net: Cents
-    vat_rate: Decimal
-    vat: Cents
-    gross: Cents
-    as_of: AwareDatetime
-    closed: bool
-
-    @model_validator(mode="after")
-    def _totals_add_up(self) -> Statement:
-        parts = self.plan_fee + _total(self.incident_lines) + _total(self.callback_lines)
-        if self.net != parts + _total(self.adjustments) or self.gross != self.net + self.vat:
-            raise ValueError(f"statement {self.customer_id} {self.month}: totals do not add up")
-        return self
-
-    def incident_line(self, ticket_id: UUID) -> IncidentLine | None:
-        return next((line for line in self.incident_lines if line.ticket_id == ticket_id), None)
-
-    def callback_charge_for(self, ticket_id: UUID) -> Decimal:
-        return _total(line for line in self.callback_lines if line.ticket_id == ticket_id)
-
-    def ticket_ids(self) -> set[UUID]:
-        return {line.ticket_id for line in (*self.incident_lines, *self.callback_lines)}
-
-
-def _total(lines: Iterable[IncidentLine | CallbackLine | AdjustmentLine]) -> Decimal:
-    return sum((line.amount if isinstance(line, AdjustmentLine) else line.price for line in lines), ZERO)
 
 
 def build_statement(
@@ -241,7 +51,7 @@ def build_statement(
     _refuse_misplaced_adjustments(month, adjustments)
     lines = incident_lines(book, counted_incidents(book, incidents), plan.included_incidents)
     calls = callback_lines(callbacks, plan.callbacks_per_month, policy.callback_price)
-    net = plan.monthly_fee + _total(lines) + _total(calls) + _total(adjustments)
+    net = plan.monthly_fee + total(lines) + total(calls) + total(adjustments)
     return Statement(
         customer_id=customer_id,
         month=month,
@@ -272,7 +82,7 @@ def _callback_section(calls: tuple[CallbackLine, ...], plan: Plan) -> dict[str, 
         "callbacks_used": len(calls),
         "callbacks_included": plan.callbacks_per_month,
         "callbacks_over": sum(call.over for call in calls),
-        "callback_charge": _total(calls),
+        "callback_charge": total(calls),
         "callback_lines": calls,
     }
 
