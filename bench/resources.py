@@ -73,10 +73,7 @@ class Resources:
         return settings
 
     def _create_schema(self, settings: Settings) -> None:
-        dsn = (
-            f"host={settings.postgres_host} port={settings.postgres_port} dbname={settings.postgres_dbname} "
-            f"user={settings.postgres_user} password={settings.postgres_password}"
-        )
+        dsn = settings.postgres_dsn()
         try:
             connection = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
         except psycopg.OperationalError as error:

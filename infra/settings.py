@@ -51,5 +51,12 @@ class Settings(BaseSettings):
     # How long an idle relay waits before it looks at the store again (ms): caps the latency it adds.
     idle_wait_ms: int = Field(default=5, ge=1)
 
+    def postgres_dsn(self) -> str:
+        """A libpq connection string for the configured PostgreSQL database."""
+        return (
+            f"host={self.postgres_host} port={self.postgres_port} dbname={self.postgres_dbname} "
+            f"user={self.postgres_user} password={self.postgres_password}"
+        )
+
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.var_dir / "events.sqlite"

@@ -28,10 +28,7 @@ def _postgres_settings(schema: str) -> Settings:
 def postgres_settings() -> Iterator[Settings]:
     """Settings for a fresh schema in the project's PostgreSQL database; fails (never skips) if it is down."""
     settings = _postgres_settings(f"test_{uuid.uuid4().hex[:12]}")
-    dsn = (
-        f"host={settings.postgres_host} port={settings.postgres_port} dbname={settings.postgres_dbname} "
-        f"user={settings.postgres_user} password={settings.postgres_password}"
-    )
+    dsn = settings.postgres_dsn()
     try:
         connection = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
