@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from infra.cli import calendar_cmd, kafka_cmd, policy_cmd, replay_cmd, run_cmd, schema_cmd, sla_cmd
+from infra.cli import calendar_cmd, kafka_cmd, policy_cmd, publish_cmd, replay_cmd, run_cmd, schema_cmd, sla_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(sla_cmd.app, name="sla")
@@ -12,6 +12,7 @@ app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(kafka_cmd.app, name="kafka")
 app.command("replay")(replay_cmd.replay)
+app.command("publish")(publish_cmd.publish)
 app.command("schema")(schema_cmd.schema)
 app.command("run")(run_cmd.run)
 app.command("intake")(run_cmd.intake)

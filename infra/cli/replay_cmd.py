@@ -27,7 +27,7 @@ def replay(
     with refusals_reported():
         book = policy_book(policy)
         as_of = parse_instant(now) if now else None
-    lines = _read_lines(commands)
+    lines = read_lines(commands)
     report = run_replay(lines, book, as_of, explained=explain)
     for problem in report.problems:
         typer.echo(f"{commands}:{problem.line}: {problem.error}", err=True)
@@ -43,7 +43,7 @@ def replay(
     sys.stdout.buffer.write(to_json(local(output, zone)) + b"\n")
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
     if str(path) == "-":
         return sys.stdin.read().splitlines()
     try:

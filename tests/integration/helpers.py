@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import Notification
@@ -237,3 +239,23 @@ def stored_log(settings: Settings, desk: TicketDesk | None = None, page: int = 1
     finally:
         if own:
             desk.close()
+
+
+def component_env(settings: Settings, bootstrap: str, var_dir: Path) -> dict[str, str]:
+    """The environment that points `nettask` at the test's broker, topics, groups and store."""
+    topics = settings.topics
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "NETTASK_STORE": settings.store,
+        "NETTASK_VAR_DIR": str(var_dir),
+        "NETTASK_SQLITE_PATH": str(settings.sqlite_file()),
+        "NETTASK_POSTGRES_SCHEMA": settings.postgres_schema,
+        "NETTASK_TOPIC_COMMANDS": topics.commands,
+        "NETTASK_TOPIC_COMMANDS_DLQ": topics.commands_dlq,
+        "NETTASK_TOPIC_EVENTS": topics.events,
+        "NETTASK_TOPIC_SLA_ALERTS": topics.sla_alerts,
+        "NETTASK_TOPIC_PARTITIONS": str(topics.partitions),
+        "NETTASK_INTAKE_GROUP": settings.intake_group,
+        "NETTASK_RELAY_NAME": settings.relay_name,
+    }

@@ -31,6 +31,7 @@ from infra.store import build_desk
 from producers.client import CommandPublisher
 from tests.integration.helpers import (
     T0,
+    component_env,
     customer_reply,
     delete_pipeline_topics,
     open_ticket,
@@ -102,26 +103,6 @@ class Component:
     def tail(self, chars: int | None = 3000) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return text[-chars:] if chars else text
-
-
-def component_env(settings: Settings, bootstrap: str, var_dir: Path) -> dict[str, str]:
-    """The environment that points `nettask` at the test's broker, topics, groups and store."""
-    topics = settings.topics
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "NETTASK_STORE": settings.store,
-        "NETTASK_VAR_DIR": str(var_dir),
-        "NETTASK_SQLITE_PATH": str(settings.sqlite_file()),
-        "NETTASK_POSTGRES_SCHEMA": settings.postgres_schema,
-        "NETTASK_TOPIC_COMMANDS": topics.commands,
-        "NETTASK_TOPIC_COMMANDS_DLQ": topics.commands_dlq,
-        "NETTASK_TOPIC_EVENTS": topics.events,
-        "NETTASK_TOPIC_SLA_ALERTS": topics.sla_alerts,
-        "NETTASK_TOPIC_PARTITIONS": str(topics.partitions),
-        "NETTASK_INTAKE_GROUP": settings.intake_group,
-        "NETTASK_RELAY_NAME": settings.relay_name,
-    }
 
 
 # --- the command stream and what it must leave in the store ----------------------------------------------

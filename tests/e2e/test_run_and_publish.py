@@ -1,0 +1,74 @@
+"""`nettask run` and `nettask publish` as an operator uses them: the store ends up as a cold replay says."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from domain.commands import SubscribePlan, parse_command
+from domain.desk import TicketDesk
+from infra.messages import DLQ_KIND, header
+from infra.policy_files import load_policy
+from infra.store import build_desk
+from tests.integration.helpers import component_env, delete_pipeline_topics, pipeline_settings, read_all, topic_size
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "march-2026.jsonl"
+NETTASK = str(Path(sys.executable).with_name("nettask"))
+
+
+def wait_until(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def nettask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([NETTASK, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_published_commands_are_stored_as_a_cold_replay_stores_them(sqlite_settings, kafka_bootstrap, tmp_path):
+    settings = pipeline_settings(sqlite_settings, kafka_bootstrap)
+    env = component_env(settings, kafka_bootstrap, tmp_path)
+    lines = EXAMPLE.read_text().splitlines()
+    # Subscriptions first, as the contract asks: they travel on the customers' partitions.
+    (tmp_path / "plans.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    (tmp_path / "tickets.jsonl").write_text("\n".join(lines[2:]) + "\n")
+    engine = subprocess.Popen(
+        [NETTASK, "run", "--max-seconds", "120"], env=env, stderr=subprocess.PIPE, text=True
+    )  # fmt: skip
+    store = build_desk(settings)
+    try:
+        plans = nettask(env, "publish", str(tmp_path / "plans.jsonl"))
+        assert plans.returncode == 0, plans.stderr
+        assert wait_until(lambda: store.customer("acme") and store.customer("globex"), 60)
+        tickets = nettask(env, "publish", str(tmp_path / "tickets.jsonl"))
+        assert tickets.returncode == 0, tickets.stderr
+        assert "published 17 command(s)" in tickets.stdout
+        assert "tickets.jsonl:18: not published" in tickets.stderr
+
+        valid = [parse_command(line) for line in lines[:-1]]
+        expected = TicketDesk(load_policy(), env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        expected.handle_batch(valid)
+        stored_count = len(expected.recorder.select_notifications(start=1, limit=1000))
+        assert wait_until(lambda: topic_size(kafka_bootstrap, settings.topics.events) >= stored_count, 60)
+
+        for ticket_id in {c.ticket_id for c in valid if not isinstance(c, SubscribePlan)}:
+            assert store.ticket(ticket_id) == expected.ticket(ticket_id)
+        [refused] = read_all(kafka_bootstrap, settings.topics.commands_dlq, expected_count=1)
+        assert header(refused.headers, DLQ_KIND) == "refused"
+    finally:
+        engine.send_signal(signal.SIGINT)
+        _, stderr = engine.communicate(timeout=60)
+        store.close()
+        delete_pipeline_topics(kafka_bootstrap, settings)
+    assert engine.returncode == 0, stderr
+    assert "stopped; intake: 18 applied, 0 repeats, 1 refused" in stderr
