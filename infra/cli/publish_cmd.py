@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
+from domain.commands import Command, SubscribePlan
 from infra.cli._common import fail
 from infra.cli.replay_cmd import read_lines
 from infra.kafka.bootstrap import bootstrap_servers
 from infra.kafka.layout import BrokerError
 from infra.settings import Settings
-from producers.client import CommandPublisher, InvalidCommand
+from producers.client import CommandPublisher, InvalidCommand, validated
 
 
 def publish(
@@ -24,15 +25,25 @@ def publish(
         bootstrap = bootstrap_servers(settings)
     except BrokerError as error:
         fail(str(error))
-    published = invalid = 0
+    valid, invalid = _validated(commands)
+    # Plans first, acknowledged before any ticket: they travel on the customers' partitions, and an Open that
+    # reaches the engine before its customer's plan is refused. Order among plans never matters (effective dates).
+    plans = [c for c in valid if isinstance(c, SubscribePlan)]
     with CommandPublisher(bootstrap, settings.topics.commands) as publisher:
-        for number, line in enumerate(read_lines(commands), start=1):
-            if not line.strip():
-                continue
-            try:
-                publisher.publish(line)
-                published += 1
-            except InvalidCommand as error:
-                invalid += 1
-                typer.echo(f"{commands}:{number}: not published: {error.reason}", err=True)
-    typer.echo(f"published {published} command(s) to {settings.topics.commands} on {bootstrap}; {invalid} invalid")
+        publisher.publish_all(plans)
+        publisher.flush()
+        publisher.publish_all([c for c in valid if not isinstance(c, SubscribePlan)])
+    typer.echo(f"published {len(valid)} command(s) to {settings.topics.commands} on {bootstrap}; {invalid} invalid")
+
+
+def _validated(path: Path) -> tuple[list[Command], int]:
+    valid, invalid = [], 0
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            valid.append(validated(line))
+        except InvalidCommand as error:
+            invalid += 1
+            typer.echo(f"{path}:{number}: not published: {error.reason}", err=True)
+    return valid, invalid

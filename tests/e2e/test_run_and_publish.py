@@ -39,21 +39,15 @@ def test_published_commands_are_stored_as_a_cold_replay_stores_them(sqlite_setti
     settings = pipeline_settings(sqlite_settings, kafka_bootstrap)
     env = component_env(settings, kafka_bootstrap, tmp_path)
     lines = EXAMPLE.read_text().splitlines()
-    # Subscriptions first, as the contract asks: they travel on the customers' partitions.
-    (tmp_path / "plans.jsonl").write_text("\n".join(lines[:2]) + "\n")
-    (tmp_path / "tickets.jsonl").write_text("\n".join(lines[2:]) + "\n")
     engine = subprocess.Popen(
         [NETTASK, "run", "--max-seconds", "120"], env=env, stderr=subprocess.PIPE, text=True
     )  # fmt: skip
     store = build_desk(settings)
     try:
-        plans = nettask(env, "publish", str(tmp_path / "plans.jsonl"))
-        assert plans.returncode == 0, plans.stderr
-        assert wait_until(lambda: store.customer("acme") and store.customer("globex"), 60)
-        tickets = nettask(env, "publish", str(tmp_path / "tickets.jsonl"))
-        assert tickets.returncode == 0, tickets.stderr
-        assert "published 17 command(s)" in tickets.stdout
-        assert "tickets.jsonl:18: not published" in tickets.stderr
+        published = nettask(env, "publish", str(EXAMPLE))
+        assert published.returncode == 0, published.stderr
+        assert "published 19 command(s)" in published.stdout
+        assert "march-2026.jsonl:20: not published" in published.stderr
 
         valid = [parse_command(line) for line in lines[:-1]]
         expected = TicketDesk(load_policy(), env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
