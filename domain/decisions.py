@@ -19,13 +19,23 @@ ENDED = frozenset({TicketStatus.CLOSED, TicketStatus.WITHDRAWN})
 WATCHDOG_COMMANDS = (cmd.RecordSlaBreach, cmd.FlagSlaAtRisk)
 
 
+# The events decided and the state they lead to, so a caller need not fold them again.
+Decided = tuple[list[ev.TicketEvent], Ticket | None]
+
+
 def decide_open(
     existing: Ticket | None, command: cmd.OpenTicket, plan_name: str | None, book: PolicyBook
 ) -> list[ev.TicketEvent]:
     """Open a ticket on the customer's plan in force; a repeated Open of the same reference is recognised."""
+    return decide_open_with_state(existing, command, plan_name, book)[0]
+
+
+def decide_open_with_state(
+    existing: Ticket | None, command: cmd.OpenTicket, plan_name: str | None, book: PolicyBook
+) -> Decided:
     if existing is not None:
         if command.command_id in existing.seen_commands:
-            return []
+            return [], existing
         raise TicketAlreadyOpened(f"ticket {existing.id} for {command.source}:{command.reference} was already opened")
     if plan_name is None:
         raise NoPlanInForce(f"customer {command.customer_id} has no support plan at {command.occurred_at.isoformat()}")
@@ -51,7 +61,7 @@ def decide_open(
         clock=clock,
         deadlines=(first,),
     )
-    return decision.events
+    return decision.events, decision.ticket
 
 
 def _check_included(policy: Policy, plan_name: str, command: cmd.OpenTicket) -> None:
@@ -71,18 +81,22 @@ def _check_included(policy: Policy, plan_name: str, command: cmd.OpenTicket) -> 
 
 def decide(ticket: Ticket | None, command: cmd.TicketCommand, book: PolicyBook) -> list[ev.TicketEvent]:
     """Decide a command on an existing ticket: guards common to all, breaches noticed, then the command."""
+    return decide_with_state(ticket, command, book)[0]
+
+
+def decide_with_state(ticket: Ticket | None, command: cmd.TicketCommand, book: PolicyBook) -> Decided:
     if ticket is None:
         raise TicketNotFound(f"no ticket {command.ticket_id}: it was never opened")
     if command.command_id in ticket.seen_commands:
-        return []
+        return [], ticket
     if ticket.status in ENDED or (ticket.status is TicketStatus.RESOLVED and not _allowed_on_resolved(command)):
         if isinstance(command, WATCHDOG_COMMANDS):
-            return []  # the watchdog raced a resolution: nothing left to watch
+            return [], ticket  # the watchdog raced a resolution: nothing left to watch
         raise IllegalTransition(_ended_message(ticket, command))
     decision = Decision(ticket, command, ticket.customer_id, book.version(ticket.policy_version))
     decision.notice_breaches()
     _decide(command, decision)
-    return decision.events
+    return decision.events, decision.ticket
 
 
 def _allowed_on_resolved(command: cmd.TicketCommand) -> bool:

@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 from domain import customer as customers
 from domain import ticket as tickets
 from domain.commands import Command, OpenTicket, SubscribePlan, customer_stream_id
-from domain.decisions import decide, decide_open
+from domain.decisions import decide_open_with_state, decide_with_state
 from domain.errors import DomainError
 from domain.events import DomainEvent
 from domain.persistence import PERSISTENCE_ENV
@@ -173,10 +173,9 @@ class TicketDesk(Application[UUID]):
         ticket = self._state_in(workspace, command.ticket_id, tickets.project)
         if isinstance(command, OpenTicket):
             plan = self._plan_at(workspace, command)
-            events = decide_open(ticket, command, plan, self.policies)
+            events, workspace.states[command.ticket_id] = decide_open_with_state(ticket, command, plan, self.policies)
         else:
-            events = decide(ticket, command, self.policies)
-        workspace.states[command.ticket_id] = tickets.project(ticket, events)
+            events, workspace.states[command.ticket_id] = decide_with_state(ticket, command, self.policies)
         return events
 
     def _plan_at(self, workspace: _Workspace, command: OpenTicket) -> str | None:
