@@ -37,6 +37,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=6, help="partitions of every topic (default 6)")
     parser.add_argument("--phase-timeout", type=float, default=PHASE_TIMEOUT_S, help="seconds per phase")
     parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=None,
+        help="commands/s for the paced end-to-end run (default: 60%% of the measured capacity)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="profile the intake and relay stages with cProfile (slows them: rates not comparable)",
@@ -190,7 +196,8 @@ def run_end_to_end(bench: Bench, kind: str, results: StoreResults) -> None:
         # A backlog left by the burst would be measured as latency, so the paced run would mean nothing.
         bench.screen.say(f"[red]{kind}: the burst did not drain in time, so no paced latency run[/]")
         return
-    rate = PACED_SHARE * min(results.burst.rate, results.intake.rate if results.intake else results.burst.rate)
+    capacity = min(results.burst.rate, results.intake.rate if results.intake else results.burst.rate)
+    rate = bench.args.paced_rate or PACED_SHARE * capacity
     tickets = max(1, min(bench.args.commands, int(rate * PACED_SECONDS)) // 4)
     paced = workload.messages(workload.ticket_commands(run, tickets, "p"))
     phase = bench.phase(f"{kind}: e2e paced at {rate:,.0f} cmd/s", len(paced), PACED_SECONDS * 2 + 5)
