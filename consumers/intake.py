@@ -30,6 +30,8 @@ SESSION_TIMEOUT_MS = 10_000
 # The broker answers a waiting fetch as soon as a record arrives, so a long wait adds no latency; a short one
 # only turns an idle intake into a busy loop of empty fetches.
 FETCH_WAIT_MS = 200
+# An intake without partitions for this long is reported: over-provisioned, or stuck (see _IdleWatch).
+NO_PARTITIONS_WARNING_S = 60.0
 # Far more than any command may have, far less than the broker's 1 MiB message limit.
 MAX_DEAD_LETTER_VALUE = 256 * 1024
 
@@ -128,8 +130,10 @@ class Intake:
     def run(self, *, stop: Callable[[], bool] = lambda: False, max_seconds: float | None = None) -> IntakeStats:
         """Process batches until `stop()` says so or `max_seconds` pass."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        idle = _IdleWatch()
         while not stop() and (deadline is None or time.monotonic() < deadline):
             self.process_once()
+            idle.check(bool(self.consumer.assignment()))
         return self.stats
 
     def process_once(self, timeout_ms: int | None = None) -> int:
@@ -224,6 +228,30 @@ class Intake:
             log.warning("final offset commit failed: %s", error)
         self.consumer.close()
         self.desk.close()
+
+
+class _IdleWatch:
+    """Says so, loudly and now and then, when the intake holds no partition.
+
+    That is normal while a group has more intakes than partitions, but it is also how a kafka-python 3.0.12
+    rejoin race shows itself: the member stops heartbeating and never rejoins, with no error anywhere.
+    """
+
+    def __init__(self, warn_after: float = NO_PARTITIONS_WARNING_S):
+        self.warn_after = warn_after
+        self.since: float | None = None
+
+    def check(self, assigned: bool) -> None:
+        now = time.monotonic()
+        if assigned:
+            self.since = None
+        elif self.since is None:
+            self.since = now
+        elif now - self.since >= self.warn_after:
+            log.error(
+                "the intake has held no partition for %.0f s: check the group; restart if it is stuck", now - self.since
+            )
+            self.since = now
 
 
 def _fitting(value: bytes | None, headers: Headers) -> tuple[bytes | None, Headers]:
