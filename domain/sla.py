@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict
 
 from domain.calendar import Clock
 from domain.policy import ClockKind
@@ -32,19 +31,19 @@ class MetricState(StrEnum):
 OPEN_STATES = frozenset({MetricState.RUNNING, MetricState.PAUSED})
 
 
-class Stretch(BaseModel):
+# Plain frozen dataclasses, not pydantic models: states are built from validated events, and the intake copies
+# them for every event it decides, where a pydantic copy costs several times as much.
+@dataclass(frozen=True, slots=True)
+class Stretch:
     """A stretch of time during which the metric's clock ran; `end` is None while it still runs."""
-
-    model_config = ConfigDict(frozen=True)
 
     start: datetime
     end: datetime | None = None
 
 
-class Metric(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Metric:
     """One SLA metric of one ticket (first response, or the n-th next response)."""
-
-    model_config = ConfigDict(frozen=True)
 
     name: str
     target: timedelta
@@ -85,11 +84,10 @@ def plan(metric: Metric, clock_for: ClockFor, at_risk_share: Decimal) -> Metric:
     """Recompute due and at-risk times from the stretches; while paused with time left, both are unknown."""
     clock = clock_for(metric.clock)
     at_risk_work = timedelta(minutes=int(metric.target // timedelta(minutes=1) * at_risk_share))
-    return metric.model_copy(
-        update={
-            "due_at": instant_after(metric.stretches, metric.target, clock),
-            "at_risk_at": instant_after(metric.stretches, at_risk_work, clock),
-        }
+    return replace(
+        metric,
+        due_at=instant_after(metric.stretches, metric.target, clock),
+        at_risk_at=instant_after(metric.stretches, at_risk_work, clock),
     )
 
 
@@ -99,21 +97,21 @@ def start(name: str, at: datetime, target: timedelta, clock: ClockKind) -> Metri
 
 def pause(metric: Metric, at: datetime) -> Metric:
     last = metric.stretches[-1]
-    closed = last.model_copy(update={"end": max(at, last.start)})
-    return metric.model_copy(update={"stretches": (*metric.stretches[:-1], closed), "state": MetricState.PAUSED})
+    closed = replace(last, end=max(at, last.start))
+    return replace(metric, stretches=(*metric.stretches[:-1], closed), state=MetricState.PAUSED)
 
 
 def resume(metric: Metric, at: datetime) -> Metric:
-    return metric.model_copy(update={"stretches": (*metric.stretches, Stretch(start=at)), "state": MetricState.RUNNING})
+    return replace(metric, stretches=(*metric.stretches, Stretch(start=at)), state=MetricState.RUNNING)
 
 
 def retarget(metric: Metric, target: timedelta, clock: ClockKind) -> Metric:
     """A severity change: the same stretches, counted again against the new target on the new clock."""
-    return metric.model_copy(update={"target": target, "clock": clock})
+    return replace(metric, target=target, clock=clock)
 
 
 def stop(metric: Metric, at: datetime, state: MetricState) -> Metric:
-    return metric.model_copy(update={"state": state, "stopped_at": at})
+    return replace(metric, state=state, stopped_at=at)
 
 
 def is_overdue(metric: Metric, at: datetime) -> bool:

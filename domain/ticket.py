@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import singledispatch
 from typing import Any
 from uuid import UUID
-
-from pydantic import BaseModel, ConfigDict
 
 from domain import events as ev
 from domain import sla
@@ -25,10 +24,9 @@ class TicketStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class Ticket(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ticket:
     """Where a ticket stands: status, severity, SLA metrics, pending callback and the commands already seen."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: UUID
     version: int
@@ -75,7 +73,7 @@ def evolve(ticket: Ticket | None, event: ev.TicketEvent) -> Ticket:
     changes = _changes(event, ticket)
     changes["version"] = event.originator_version
     changes["seen_commands"] = ticket.seen_commands | {event.command_id}
-    return ticket.model_copy(update=changes)
+    return replace(ticket, **changes)
 
 
 Changes = dict[str, Any]
@@ -87,13 +85,12 @@ def _changes(event: ev.TicketEvent, ticket: Ticket) -> Changes:
 
 
 def _planned(metric: Metric, deadline: ev.Deadline) -> Metric:
-    return metric.model_copy(
-        update={
-            "target": timedelta(minutes=deadline.target_minutes),
-            "clock": deadline.clock,
-            "due_at": deadline.due_at,
-            "at_risk_at": deadline.at_risk_at,
-        }
+    return replace(
+        metric,
+        target=timedelta(minutes=deadline.target_minutes),
+        clock=deadline.clock,
+        due_at=deadline.due_at,
+        at_risk_at=deadline.at_risk_at,
     )
 
 
@@ -188,7 +185,7 @@ def _(event: ev.AwaitingCustomer, ticket: Ticket) -> Changes:
     for name in event.metrics_paused:
         # While paused with time left, the due time is unknown until the ticket resumes.
         paused = sla.pause(metrics[name], event.occurred_at)
-        metrics[name] = paused.model_copy(update={"due_at": None, "at_risk_at": None})
+        metrics[name] = replace(paused, due_at=None, at_risk_at=None)
     return {"metrics": metrics, "status": TicketStatus.AWAITING_CUSTOMER}
 
 
@@ -244,5 +241,5 @@ def _(event: ev.SlaBreached, ticket: Ticket) -> Changes:
 @_changes.register
 def _(event: ev.SlaAtRisk, ticket: Ticket) -> Changes:
     metrics = dict(ticket.metrics)
-    metrics[event.metric] = metrics[event.metric].model_copy(update={"at_risk_flagged": True})
+    metrics[event.metric] = replace(metrics[event.metric], at_risk_flagged=True)
     return {"metrics": metrics}
