@@ -46,7 +46,16 @@ def first_response_due(
 
 def calendar_for(policy: Policy) -> BusinessCalendar:
     """The business calendar of a policy version, built once and shared (its holiday cache with it)."""
-    return _calendar_of(policy.calendar.model_dump_json())
+    # Asked for on every deadline: look the spec object up first, and serialise it only when it is new.
+    spec = policy.calendar
+    known = _by_spec.get(id(spec))
+    if known is None or known[0] is not spec:
+        known = _by_spec[id(spec)] = (spec, _calendar_of(spec.model_dump_json()))
+    return known[1]
+
+
+# id(spec) -> (spec, calendar); holding the spec keeps its id from being reused. Policies are few.
+_by_spec: dict[int, tuple[CalendarSpec, BusinessCalendar]] = {}
 
 
 # Keyed on the calendar's content, not the version string: two policy files may reuse a version name.
