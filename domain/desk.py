@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
@@ -207,3 +207,10 @@ class TicketDesk(Application[UUID]):
 
     def events_of(self, stream: UUID) -> Iterable[DomainEvent]:
         return self.events.get(stream)
+
+    def recorded_events(self, page: int = 1000) -> Iterator[DomainEvent]:
+        """Every stored event in the order it was recorded, read from the notification log a page at a time."""
+        start = 1
+        while notifications := self.recorder.select_notifications(start=start, limit=page):
+            yield from (self.mapper.to_domain_event(n) for n in notifications)
+            start = notifications[-1].id + 1

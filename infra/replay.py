@@ -19,9 +19,6 @@ from domain.ticket import Ticket
 from domain.watch import due_commands
 from projections.usage import UsageLedger
 
-# Notifications read per page when folding the in-memory log into the ledger.
-PAGE = 1000
-
 
 @dataclass
 class Problem:
@@ -80,16 +77,9 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             yield number, text
 
 
-def _events(desk: TicketDesk) -> Iterator[Any]:
-    start = 1
-    while notifications := desk.recorder.select_notifications(start=start, limit=PAGE):
-        yield from (desk.mapper.to_domain_event(n) for n in notifications)
-        start = notifications[-1].id + 1
-
-
 def _ledger(desk: TicketDesk) -> UsageLedger:
     ledger = UsageLedger()
-    for event in _events(desk):
+    for event in desk.recorded_events():
         ledger.apply(event)
     return ledger
 

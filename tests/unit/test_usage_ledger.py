@@ -26,8 +26,8 @@ AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 
 def ledger_of(desk) -> UsageLedger:
     ledger = UsageLedger()
-    for notification in desk.recorder.select_notifications(start=1, limit=10_000):
-        ledger.apply(desk.mapper.to_domain_event(notification))
+    for event in desk.recorded_events():
+        ledger.apply(event)
     return ledger
 
 
