@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID, uuid5
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
-    field_validator,
+    ValidationInfo,
     model_validator,
 )
 
+from domain.errors import ConflictingRepeat
 from domain.policy import Channel, Severity
 
 # Ticket ids are derived from the publishing system's reference, so a repeated Open is recognised.
@@ -24,6 +31,48 @@ TICKET_NAMESPACE = UUID("6f1c2b8e-7d4a-5e3b-9c1f-2a8d4e6b0c17")
 CUSTOMER_NAMESPACE = UUID("0b6e4f3a-1c2d-5e8f-a7b9-3d4c5e6f7a81")
 SCHEMA_VERSION = 1
 
+# RFC 3339 with an offset: what the contract promises. pydantic alone would also take Unix numbers and numeric
+# strings, whose meaning (seconds? milliseconds? which zone?) the publisher never stated.
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+@dataclass(frozen=True)
+class InstantRange:
+    """Instants a command may name; far outside it is a mistake, and near year 1 or 9999 UTC conversion overflows."""
+
+    earliest: datetime
+    latest: datetime
+
+    def __str__(self) -> str:
+        return f"{self.earliest.isoformat()} and {self.latest.isoformat()}"
+
+
+DEFAULT_INSTANTS = InstantRange(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """Strings must be RFC 3339 with an offset; datetimes built in Python pass through."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time string with an offset, like 2026-03-02T10:00:00+01:00")
+    return value
+
+
+def _in_range_utc(value: datetime, info: ValidationInfo) -> datetime:
+    """Within the accepted range (the intake's setting, or the default), and stored in UTC."""
+    accepted = (info.context or {}).get("instants", DEFAULT_INSTANTS)
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not accepted.earliest <= in_utc <= accepted.latest:
+        raise ValueError(f"must lie between {accepted}")
+    return in_utc
+
+
+# Instants are stored in UTC; the publisher's offset only said where it was.
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_range_utc)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 
@@ -31,6 +80,12 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.
 def ticket_id_for(source: str, reference: str) -> UUID:
     """The ticket id of a publishing system's reference: uuid5 over "source:reference"."""
     return uuid5(TICKET_NAMESPACE, f"{source}:{reference}")
+
+
+def event_id(command_id: UUID, stream: UUID, index: int) -> UUID:
+    """The id of the `index`th event a command decided on a stream: unique across the store even when a publisher
+    reuses a command id on another ticket, and the same when the command is decided again after a crash."""
+    return uuid5(command_id, f"{stream}:{index}")
 
 
 def customer_stream_id(customer_id: str) -> UUID:
@@ -44,14 +99,32 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     command_id: UUID
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     actor: Name
+    # The publishing system; the policy may allow some command types only from some sources.
+    source: Name | None = None
 
-    @field_validator("occurred_at")
-    @classmethod
-    def _in_utc(cls, value: datetime) -> datetime:
-        """Instants are stored in UTC; the publisher's offset only said where it was."""
-        return value.astimezone(UTC)
+    # A repeat of a command id with another body is refused, except where the id names the fact itself (the
+    # watchdog's "metric M of ticket T breached"): two watchdogs may then send it at different instants.
+    conflicts_on_repeat: ClassVar[bool] = True
+
+    @property
+    def digest(self) -> str | None:
+        """A fingerprint of the whole command, to tell a repeat from a reused id; None where repeats never conflict."""
+        if not self.conflicts_on_repeat:
+            return None
+        return hashlib.blake2b(self.model_dump_json().encode(), digest_size=12).hexdigest()
+
+    def is_repeat(self, seen: frozenset[UUID], digests: Mapping[UUID, str]) -> bool:
+        """Whether this command was applied before; the same id with a different body is refused."""
+        if self.command_id not in seen:
+            return False
+        recorded = digests.get(self.command_id)
+        if recorded is not None and recorded != self.digest:
+            raise ConflictingRepeat(
+                f"command {self.command_id} was applied before with a different body: a command id names one command"
+            )
+        return True
 
     @property
     def key(self) -> str:
@@ -162,6 +235,7 @@ class RecordSlaBreach(TicketCommand):
 
     type: Literal["RecordSlaBreach"] = "RecordSlaBreach"
     metric: Name
+    conflicts_on_repeat: ClassVar[bool] = False
 
 
 class FlagSlaAtRisk(TicketCommand):
@@ -169,6 +243,7 @@ class FlagSlaAtRisk(TicketCommand):
 
     type: Literal["FlagSlaAtRisk"] = "FlagSlaAtRisk"
     metric: Name
+    conflicts_on_repeat: ClassVar[bool] = False
 
 
 class SubscribePlan(Command):
@@ -177,12 +252,7 @@ class SubscribePlan(Command):
     type: Literal["SubscribePlan"] = "SubscribePlan"
     customer_id: Name
     plan: Name
-    effective_from: AwareDatetime
-
-    @field_validator("effective_from")
-    @classmethod
-    def _from_in_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+    effective_from: Instant
 
     @property
     def key(self) -> str:
@@ -199,11 +269,12 @@ COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)
 COMMAND_TYPES = tuple(arg for arg in AnyCommand.__origin__.__args__)  # type: ignore[attr-defined]
 
 
-def parse_command(data: bytes | str | dict) -> AnyCommand:
+def parse_command(data: bytes | str | dict, instants: InstantRange = DEFAULT_INSTANTS) -> AnyCommand:
     """Validate one command from JSON text or a decoded dict; raises pydantic.ValidationError."""
+    context = {"instants": instants}
     if isinstance(data, dict):
-        return COMMAND_ADAPTER.validate_python(data)
-    return COMMAND_ADAPTER.validate_json(data)
+        return COMMAND_ADAPTER.validate_python(data, context=context)
+    return COMMAND_ADAPTER.validate_json(data, context=context)
 
 
 def explain(error: ValidationError) -> str:

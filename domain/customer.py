@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.commands import SubscribePlan, customer_stream_id
+from domain.commands import SubscribePlan, customer_stream_id, event_id
 from domain.events import PlanSubscribed
 from domain.policy import PolicyBook
 
@@ -30,6 +30,7 @@ class Customer(BaseModel):
     customer_id: str
     subscriptions: tuple[Subscription, ...] = ()
     seen_commands: frozenset[UUID] = frozenset()
+    command_digests: dict[UUID, str] = {}
 
     def plan_at(self, at: datetime) -> str | None:
         started = [s for s in self.subscriptions if s.effective_from <= at]
@@ -52,21 +53,27 @@ def evolve(customer: Customer | None, event: PlanSubscribed) -> Customer:
             "version": event.originator_version,
             "subscriptions": ordered,
             "seen_commands": customer.seen_commands | {event.command_id},
+            "command_digests": {**customer.command_digests, event.command_id: event.command_digest}
+            if event.command_digest
+            else customer.command_digests,
         }
     )
 
 
 def subscribe(customer: Customer | None, command: SubscribePlan, book: PolicyBook) -> list[PlanSubscribed]:
     """Decide a subscription: the plan must exist in the policy in force when it starts."""
-    if customer is not None and command.command_id in customer.seen_commands:
+    if customer is not None and command.is_repeat(customer.seen_commands, customer.command_digests):
         return []
+    book.in_force(command.occurred_at).check_source(command.type, command.source)
     book.in_force(command.effective_from).plan(command.plan)
+    stream = customer_stream_id(command.customer_id)
     return [
         PlanSubscribed(
-            originator_id=customer_stream_id(command.customer_id),
+            originator_id=stream,
             originator_version=(customer.version if customer else 0) + 1,
-            event_id=uuid5(command.command_id, "0"),
+            event_id=event_id(command.command_id, stream, 0),
             command_id=command.command_id,
+            command_digest=command.digest,
             actor=command.actor,
             occurred_at=command.occurred_at,
             customer_id=command.customer_id,

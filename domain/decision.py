@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import uuid5
 
 from domain import commands as cmd
 from domain import events as ev
@@ -24,6 +23,7 @@ class Decision:
         self.customer_id = customer_id
         self.policy = policy
         self.events: list[ev.TicketEvent] = []
+        self.digest = command.digest
 
     @property
     def at(self) -> datetime:
@@ -33,8 +33,9 @@ class Decision:
         event = event_type(
             originator_id=self.command.ticket_id,
             originator_version=(self.ticket.version if self.ticket else 0) + 1,
-            event_id=uuid5(self.command.command_id, str(len(self.events))),
+            event_id=cmd.event_id(self.command.command_id, self.command.ticket_id, len(self.events)),
             command_id=self.command.command_id,
+            command_digest=self.digest,
             actor=self.command.actor,
             occurred_at=self.at,
             ticket_id=self.command.ticket_id,

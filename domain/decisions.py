@@ -33,13 +33,14 @@ def decide_open(
 def decide_open_with_state(
     existing: Ticket | None, command: cmd.OpenTicket, plan_name: str | None, book: PolicyBook
 ) -> Decided:
+    policy = book.in_force(command.occurred_at)
+    policy.check_source(command.type, command.source)
     if existing is not None:
-        if command.command_id in existing.seen_commands:
+        if command.is_repeat(existing.seen_commands, existing.command_digests):
             return [], existing
         raise TicketAlreadyOpened(f"ticket {existing.id} for {command.source}:{command.reference} was already opened")
     if plan_name is None:
         raise NoPlanInForce(f"customer {command.customer_id} has no support plan at {command.occurred_at.isoformat()}")
-    policy = book.in_force(command.occurred_at)
     _check_included(policy, plan_name, command)
     target, clock = first_response_target(policy, plan_name, command.severity, command.language)
     decision = Decision(None, command, command.customer_id, policy)
@@ -85,9 +86,13 @@ def decide(ticket: Ticket | None, command: cmd.TicketCommand, book: PolicyBook) 
 
 
 def decide_with_state(ticket: Ticket | None, command: cmd.TicketCommand, book: PolicyBook) -> Decided:
+    # Who may send it first: a forbidden command is refused outright, never parked waiting for its ticket.
+    (book.in_force(command.occurred_at) if ticket is None else book.version(ticket.policy_version)).check_source(
+        command.type, command.source
+    )
     if ticket is None:
         raise TicketNotFound(f"no ticket {command.ticket_id}: it was never opened")
-    if command.command_id in ticket.seen_commands:
+    if command.is_repeat(ticket.seen_commands, ticket.command_digests):
         return [], ticket
     if ticket.status in ENDED or (ticket.status is TicketStatus.RESOLVED and not _allowed_on_resolved(command)):
         if isinstance(command, WATCHDOG_COMMANDS):

@@ -44,6 +44,8 @@ class Outcome:
     status: str
     events: tuple[DomainEvent, ...] = ()
     reason: str = ""
+    # For a refusal, which kind (see DomainError.kind): a missing fact may still arrive, the rest never will.
+    kind: str = ""
 
     @property
     def refused(self) -> bool:
@@ -160,7 +162,7 @@ class TicketDesk(Application[UUID]):
         try:
             events = self._events_for(command, workspace)
         except DomainError as refusal:
-            return Outcome(command, "refused", reason=str(refusal))
+            return Outcome(command, "refused", reason=str(refusal), kind=refusal.kind)
         workspace.pending.extend(events)
         return Outcome(command, "applied" if events else "unchanged", tuple(events))
 

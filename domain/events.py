@@ -23,6 +23,8 @@ class DomainEvent(BaseModel):
     command_id: UUID
     actor: str
     occurred_at: AwareDatetime
+    # The command's fingerprint, so a reused command id with another body is recognised (absent: older events).
+    command_digest: str | None = None
 
     @property
     def timestamp(self) -> datetime:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from domain.errors import PolicyError
+from domain.errors import Forbidden, PolicyError
 
 Money = Annotated[Decimal, Field(ge=0, decimal_places=2)]
 Hours = Annotated[Decimal, Field(gt=0, le=24 * 31)]
@@ -160,6 +160,8 @@ class Policy(_Strict):
     languages: dict[str, LanguageRule] = Field(min_length=1)
     departments: dict[str, DepartmentRule] = Field(min_length=1)
     incident_prices: dict[Severity, IncidentPrice]
+    # Command types only some sources may send (the engine's own components), and which; others: anyone.
+    command_sources: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -191,6 +193,13 @@ class Policy(_Strict):
             raise PolicyError(
                 f"unknown language {code!r}; policy {self.version} has {sorted(self.languages)}"
             ) from None
+
+    def check_source(self, command_type: str, source: str | None) -> None:
+        """Refuse a restricted command type from a source the policy does not name for it."""
+        allowed = self.command_sources.get(command_type)
+        if allowed is not None and source not in allowed:
+            shown = "no source" if source is None else f"source {source!r}"
+            raise Forbidden(f"{command_type} is accepted only from {', '.join(allowed)}, not from {shown}")
 
     def department(self, name: str) -> DepartmentRule:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import singledispatch
@@ -48,6 +48,7 @@ class Ticket:
     next_responses_started: int = 0
     pending_callback: UUID | None = None
     seen_commands: frozenset[UUID] = frozenset()
+    command_digests: dict[UUID, str] = field(default_factory=dict)
 
     def metric(self, name: str) -> Metric | None:
         return self.metrics.get(name)
@@ -72,7 +73,10 @@ def evolve(ticket: Ticket | None, event: ev.TicketEvent) -> Ticket:
         return _opened(event)
     changes = _changes(event, ticket)
     changes["version"] = event.originator_version
-    changes["seen_commands"] = ticket.seen_commands | {event.command_id}
+    if event.command_id not in ticket.seen_commands:
+        changes["seen_commands"] = ticket.seen_commands | {event.command_id}
+        if event.command_digest is not None:
+            changes["command_digests"] = {**ticket.command_digests, event.command_id: event.command_digest}
     return replace(ticket, **changes)
 
 
@@ -123,6 +127,7 @@ def _opened(event: ev.Opened) -> Ticket:
         clock=event.clock,
         metrics=_with_deadlines({}, (first,), event.occurred_at),
         seen_commands=frozenset({event.command_id}),
+        command_digests={event.command_id: event.command_digest} if event.command_digest else {},
     )
 
 

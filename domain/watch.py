@@ -10,6 +10,8 @@ from domain.sla import MetricState
 from domain.ticket import Ticket
 
 WATCHDOG_ACTOR = "watchdog"
+# The source the shipped policy accepts RecordSlaBreach and FlagSlaAtRisk from.
+WATCHDOG_SOURCE = "nettask-watchdog"
 
 
 def watch_command_id(ticket_id: UUID, metric: str, kind: str) -> UUID:
@@ -35,6 +37,7 @@ def _command(kind, ticket: Ticket, metric: str, now: datetime):
         command_id=watch_command_id(ticket.id, metric, kind.__name__),
         occurred_at=now,
         actor=WATCHDOG_ACTOR,
+        source=WATCHDOG_SOURCE,
         ticket_id=ticket.id,
         metric=metric,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID, uuid5
 
 from domain.commands import Command, parse_command, ticket_id_for
+from domain.watch import WATCHDOG_SOURCE
 from infra import messages
 from infra.contract_schemas import COMMAND_NAMES, Json
 
@@ -33,8 +34,8 @@ EXAMPLE_FIELDS: dict[str, Json] = {
     "ReopenTicket": {"reason": "the 503 came back"},
     "CloseTicket": {},
     "WithdrawTicket": {"reason": "opened by mistake"},
-    "RecordSlaBreach": {"metric": "first_response"},
-    "FlagSlaAtRisk": {"metric": "first_response"},
+    "RecordSlaBreach": {"metric": "first_response", "source": WATCHDOG_SOURCE},
+    "FlagSlaAtRisk": {"metric": "first_response", "source": WATCHDOG_SOURCE},
     "SubscribePlan": {"customer_id": "cust-42", "plan": "standard", "effective_from": "2026-01-01T00:00:00+01:00"},
 }  # fmt: skip
 

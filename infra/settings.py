@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.commands import DEFAULT_INSTANTS, InstantRange
 
 
 class TopicSettings(BaseSettings):
@@ -46,10 +49,22 @@ class Settings(BaseSettings):
     # Commands are small JSON documents; anything far larger is a mistake or an attack, not a command.
     max_command_bytes: int = Field(default=64 * 1024, ge=1024)
     intake_batch: int = Field(default=500, ge=1)
+    # Instants a command may name; anything outside is dead-lettered as invalid input.
+    earliest_instant: AwareDatetime = DEFAULT_INSTANTS.earliest
+    latest_instant: AwareDatetime = DEFAULT_INSTANTS.latest
     relay_name: str = "relay:tickets.events"
     relay_page: int = Field(default=1000, ge=1)
     # How long an idle relay waits before it looks at the store again (ms): caps the latency it adds.
     idle_wait_ms: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _instants_in_order(self) -> Settings:
+        if self.earliest_instant >= self.latest_instant:
+            raise ValueError("NETTASK_EARLIEST_INSTANT must come before NETTASK_LATEST_INSTANT")
+        return self
+
+    def accepted_instants(self) -> InstantRange:
+        return InstantRange(self.earliest_instant.astimezone(UTC), self.latest_instant.astimezone(UTC))
 
     def postgres_dsn(self) -> str:
         """A libpq connection string for the configured PostgreSQL database."""

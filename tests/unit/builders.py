@@ -14,6 +14,7 @@ from domain.events import DomainEvent
 from domain.policy import PolicyBook, parse_policy
 from domain.sla import FIRST_RESPONSE, Metric
 from domain.ticket import Ticket
+from domain.watch import WATCHDOG_SOURCE
 
 ACTOR = "agent.test"
 # Customers subscribe well before any ticket of the tests, so the plan is in force at every opening.
@@ -142,13 +143,13 @@ def withdraw(ticket_id: UUID, when: When, command_id: UUID | None = None) -> cmd
 def record_breach(
     ticket_id: UUID, when: When, metric: str = FIRST_RESPONSE, command_id: UUID | None = None
 ) -> cmd.RecordSlaBreach:
-    return cmd.RecordSlaBreach(**_common(when, command_id), ticket_id=ticket_id, metric=metric)
+    return cmd.RecordSlaBreach(**_common(when, command_id), ticket_id=ticket_id, metric=metric, source=WATCHDOG_SOURCE)
 
 
 def flag_at_risk(
     ticket_id: UUID, when: When, metric: str = FIRST_RESPONSE, command_id: UUID | None = None
 ) -> cmd.FlagSlaAtRisk:
-    return cmd.FlagSlaAtRisk(**_common(when, command_id), ticket_id=ticket_id, metric=metric)
+    return cmd.FlagSlaAtRisk(**_common(when, command_id), ticket_id=ticket_id, metric=metric, source=WATCHDOG_SOURCE)
 
 
 # Every command on an existing ticket, built the same way: (ticket_id, when) -> command.

@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 
 from domain import events as ev
-from domain.commands import ticket_id_for
+from domain.commands import parse_command, ticket_id_for
 from domain.decisions import decide
 from domain.errors import TicketNotFound
 from domain.policy import Severity
@@ -132,15 +132,29 @@ def test_a_command_seen_twice_changes_nothing_the_second_time(name):
     assert ticket.state.version == len(ticket.events())
 
 
-def test_a_command_id_once_used_is_recognised_whatever_the_command_says():
+def test_a_command_id_reused_for_another_command_is_refused_as_a_conflicting_repeat():
+    # Once this was "unchanged": the resolution vanished silently. A command id names one command, so the
+    # publisher's mistake is now refused and reaches the dead-letter topic with its own kind.
     ticket = _fresh()
     response = respond(ticket.id, LATER)
     ticket.send(response)
 
     outcome = ticket.send(resolve(ticket.id, "2026-03-02T11:00+01:00", command_id=response.command_id))
 
-    assert outcome.status == "unchanged"
+    assert (outcome.status, outcome.kind) == ("refused", "conflicting-repeat")
+    assert response.command_id.hex in outcome.reason.replace("-", "")
     assert ticket.state.status is TicketStatus.OPEN
+
+
+def test_the_same_command_sent_again_is_unchanged_even_with_another_offset_for_its_instant():
+    ticket = _fresh()
+    response = respond(ticket.id, LATER)
+    ticket.send(response)
+    as_published = {**response.model_dump(mode="json"), "occurred_at": "2026-03-02T10:30:00+01:00"}
+    same_instant = parse_command(as_published)
+    assert same_instant.occurred_at == response.occurred_at
+
+    assert ticket.send(same_instant).status == "unchanged"
 
 
 def test_a_repeated_close_of_a_closed_ticket_is_unchanged_not_refused():
