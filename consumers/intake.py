@@ -4,43 +4,29 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from typing import Any
 
 from eventsourcing.persistence import PersistenceError
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
+from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
-from pydantic import ValidationError
 
-from domain.commands import Command, SubscribePlan, explain, parse_command
+from consumers.dead_letters import DeadLetters
+from consumers.parking import ParkingLot
+from consumers.records import DeadLetter, Record, validate
+from consumers.waiting import Waiting
+from domain.commands import Command
 from domain.desk import Outcome, TicketDesk
-from infra.messages import DLQ_ORIGINAL_BYTES, Headers, dead_letter_headers
+from infra.kafka.guard import UnreadableRecord
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 # The store is down or locked: retry the same poll batch after this pause rather than dead-letter it.
 STORE_RETRY_SECONDS = 1.0
-# A crashed intake keeps its partitions until its session expires, and no command is applied meanwhile: the
-# client's default of 45 s stalled every restart after a kill -9 for that long. Heartbeats come from a background
-# thread every 3 s, so a long batch does not end the session; max_poll_interval_ms still guards a wedged loop.
-SESSION_TIMEOUT_MS = 10_000
-# The broker answers a waiting fetch as soon as a record arrives, so a long wait adds no latency; a short one
-# only turns an idle intake into a busy loop of empty fetches.
-FETCH_WAIT_MS = 200
-# An intake without partitions for this long is reported: over-provisioned, or stuck (see _IdleWatch).
-NO_PARTITIONS_WARNING_S = 60.0
-# Far more than any command may have, far less than the broker's 1 MiB message limit.
-MAX_DEAD_LETTER_VALUE = 256 * 1024
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    record: ConsumerRecord
-    kind: str
-    reason: str
+# An intake without partitions for this long is stuck in kafka-python 3.0.12's rejoin race (see _IdleWatch)
+# or over-provisioned; either way a new consumer joins the group afresh.
+NO_PARTITIONS_REJOIN_S = 60.0
 
 
 @dataclass
@@ -49,124 +35,143 @@ class IntakeStats:
     unchanged: int = 0
     refused: int = 0
     invalid: int = 0
+    # Waiting in the parking lot for a fact (a plan, an opening); counted again once applied or refused.
+    parked: int = 0
+    released: int = 0
     batches: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
-    def count(self, outcomes: list[Outcome], letters: list[DeadLetter]) -> None:
-        self.batches += 1
+    def count(self, outcomes: Sequence[Outcome], letters: Sequence[DeadLetter]) -> None:
         for outcome in outcomes:
-            setattr(self, outcome.status, getattr(self, outcome.status) + 1)
-        self.invalid += sum(1 for letter in letters if letter.kind != "refused")
+            if not outcome.refused:
+                setattr(self, outcome.status, getattr(self, outcome.status) + 1)
         for letter in letters:
+            if letter.kind in ("refused", "forbidden", "conflicting-repeat"):
+                self.refused += 1
+            else:
+                self.invalid += 1
             self.by_kind[letter.kind] = self.by_kind.get(letter.kind, 0) + 1
 
 
-def validate(record: ConsumerRecord, max_bytes: int) -> Command | DeadLetter:
-    """A command, or why it is not one: empty, oversized, not JSON, unknown type, schema violation, wrong key."""
-    value = record.value
-    if not value:
-        return DeadLetter(record, "empty", "the message has no value")
-    if len(value) > max_bytes:
-        return DeadLetter(record, "oversized", f"{len(value)} bytes, more than the {max_bytes} a command may have")
-    try:
-        command = parse_command(value)
-    except ValidationError as error:
-        return DeadLetter(record, _kind_of(error), explain(error))
-    if record.key != command.key.encode():
-        # Per-ticket order holds only if every command of a ticket lands on the ticket's partition.
-        shown = record.key.decode("utf-8", "replace") if record.key is not None else "none"
-        return DeadLetter(record, "wrong-key", f"the key must be {command.key} (the {_key_name(command)}), not {shown}")
-    return command
-
-
-def _key_name(command: Command) -> str:
-    return "customer id" if isinstance(command, SubscribePlan) else "ticket id"
-
-
-def _kind_of(error: ValidationError) -> str:
-    kinds = {e["type"] for e in error.errors()}
-    if "json_invalid" in kinds or "json_type" in kinds:
-        return "invalid-json"
-    if kinds & {"union_tag_invalid", "union_tag_not_found"}:
-        return "unknown-type"
-    return "schema"
+ConsumerFactory = Callable[[], Any]
 
 
 class Intake:
-    """Consumes command batches; offsets are committed only after the store and the DLQ hold the result."""
+    """Consumes command batches; offsets are committed only after the store, the lot and the DLQ hold the result.
+
+    It receives its Kafka clients: `consumers` builds a KafkaConsumer subscribed to the commands topic (called
+    again when the consumer must rejoin afresh), `dlq` is the producer for dead letters.
+    """
 
     def __init__(
         self,
         settings: Settings,
-        bootstrap: str,
         desk: TicketDesk,
+        consumers: ConsumerFactory,
+        dlq: Any,
+        parking: ParkingLot,
         *,
-        group: str | None = None,
         on_stored: Callable[[], None] = lambda: None,
     ):
         self.settings = settings
         self.desk = desk
+        self.consumers = consumers
+        self.consumer = consumers()
+        self.dead_letters = DeadLetters(dlq, settings.topics.commands_dlq)
+        self.waiting = Waiting(parking, settings.park_max_seconds)
         self.on_stored = on_stored
+        self.instants = settings.accepted_instants()
         self.handled: dict[TopicPartition, OffsetAndMetadata] = {}
         self.stats = IntakeStats()
-        self.consumer = KafkaConsumer(
-            settings.topics.commands,
-            bootstrap_servers=bootstrap,
-            group_id=group or settings.intake_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.intake_batch,
-            fetch_max_wait_ms=FETCH_WAIT_MS,
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-            # Oversized values must reach validate() to be dead-lettered, not stall the fetcher.
-            max_partition_fetch_bytes=max(1024 * 1024, settings.max_command_bytes * 4),
-        )
-        # The topic's partitions known before the first join: otherwise the first assignment is empty and a second
-        # join follows at once, which kafka-python 3.0.12 can abandon when a short poll times out mid-join (the
-        # member then holds no partitions, sends no heartbeats and never rejoins: the intake silently stops).
-        self.consumer.partitions_for_topic(settings.topics.commands)
-        self.dlq = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=True)
+        self.idle = _IdleWatch()
+
+    def __enter__(self) -> Intake:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
     def run(self, *, stop: Callable[[], bool] = lambda: False, max_seconds: float | None = None) -> IntakeStats:
         """Process batches until `stop()` says so or `max_seconds` pass."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        idle = _IdleWatch()
         while not stop() and (deadline is None or time.monotonic() < deadline):
             self.process_once()
-            idle.check(bool(self.consumer.assignment()))
+            self.release_waiting()
+            if self.idle.stuck(bool(self.consumer.assignment())):
+                self._rejoin()
         return self.stats
 
     def process_once(self, timeout_ms: int | None = None) -> int:
-        """One poll batch, in four steps; returns how many records it handled.
+        """One poll batch, in six steps; returns how many records it handled.
 
-        1. Poll a batch and validate every record; invalid ones become dead letters.
-        2. Apply the valid commands in ONE store transaction; refusals become dead letters too.
-        3. Publish the dead letters and wait until the broker has them.
-        4. Commit the offsets after the batch. A crash before this redelivers the batch: command ids make
-           the store ignore what it already has; a refusal may reach the DLQ twice, never zero times.
+        1. Poll a batch; a record kafka-python cannot unpack becomes a dead letter and is skipped.
+        2. Validate every record; invalid ones become dead letters.
+        3. Apply the valid commands in ONE store transaction, except those queued behind a ticket's parked
+           commands; refusals become dead letters, commands missing a fact wait (see Waiting).
+        4. Park the waiting commands in the store's database.
+        5. Publish the dead letters and wait until the broker has them.
+        6. Commit the offsets after the batch. A crash before this redelivers the batch: command ids make
+           the store ignore what it already has, the lot ignores what it holds; a dead letter may be sent
+           twice, never zero times.
         """
-        batch = self.consumer.poll(timeout_ms=timeout_ms or self.settings.idle_wait_ms * 20)
+        batch = self._poll(timeout_ms or self.settings.idle_wait_ms * 20)
         records = [record for partition in batch.values() for record in partition]
         if not records:
             return 0
-        checked = [(record, validate(record, self.settings.max_command_bytes)) for record in records]
+        checked = [(record, validate(record, self.settings.max_command_bytes, self.instants)) for record in records]
         valid = [(record, c) for record, c in checked if not isinstance(c, DeadLetter)]
         letters = [c for _, c in checked if isinstance(c, DeadLetter)]
         try:
-            outcomes = self._apply([c for _, c in valid])
+            outcomes, refused = self.waiting.apply(valid, self._apply)
         except PersistenceError as error:
             self._retry_later(batch, error)
             return 0
-        # Outcomes come back in command order, so each refusal pairs with its record.
-        letters += [DeadLetter(r, "refused", o.reason) for (r, _), o in zip(valid, outcomes, strict=True) if o.refused]
-        self._dead_letter(letters)
-        if any(o.status == "applied" for o in outcomes):
-            self.on_stored()
+        self._finish(batch, outcomes, letters + refused)
+        return len(records)
+
+    def release_waiting(self) -> None:
+        """Apply parked commands whose fact has arrived, and refuse those that waited too long."""
+        try:
+            released = self.waiting.release(self._apply, self.dead_letters.send)
+        except PersistenceError as error:
+            log.error("parked commands not released, the store is unavailable: %s", error)
+            return
+        if released:
+            outcomes, letters = released
+            self._stored(outcomes)
+            self.stats.count(outcomes, letters)
+            self.stats.released += len(outcomes) + len(letters)
+
+    def _finish(self, batch: dict, outcomes: list[Outcome], letters: list[DeadLetter]) -> None:
+        self.dead_letters.send(letters)
+        self._stored(outcomes)
         # Asynchronous: a commit that never lands only means a redelivery, which command ids make harmless.
         self.handled.update(_next_offsets(batch))
         self.consumer.commit_async(self._own_handled())
+        self.stats.batches += 1
+        self.stats.parked += self.waiting.parked_last
         self.stats.count(outcomes, letters)
-        return len(records)
+
+    def _stored(self, outcomes: Sequence[Outcome]) -> None:
+        if any(o.status == "applied" for o in outcomes):
+            self.on_stored()
+            self.waiting.facts_arrived(outcomes)
+
+    def _poll(self, timeout_ms: int) -> dict:
+        try:
+            return self.consumer.poll(timeout_ms=timeout_ms)
+        except UnreadableRecord as unreadable:
+            self._skip(unreadable)
+            return {}
+
+    def _skip(self, unreadable: UnreadableRecord) -> None:
+        """Dead-letter what is known of a record kafka-python cannot unpack, and go on after it."""
+        tp, offset = unreadable.partition, unreadable.offset
+        log.error("skipping unreadable record %s", unreadable)
+        self.dead_letters.send([DeadLetter(Record(tp.topic, tp.partition, offset, None, None), unreadable.kind,
+                                           unreadable.reason)])  # fmt: skip
+        self.consumer.seek(tp, offset + 1)
+        self.handled[tp] = OffsetAndMetadata(offset + 1, "", -1)
 
     def _apply(self, commands: list[Command]) -> list[Outcome]:
         """The batch in one transaction; if a command trips a bug, each alone, so one bad command can't wedge us."""
@@ -185,24 +190,7 @@ class Intake:
             raise
         except Exception as error:
             log.exception("command %s failed", command.command_id)
-            return Outcome(command, "refused", reason=f"internal error: {error!r}")
-
-    def _dead_letter(self, letters: list[DeadLetter]) -> None:
-        now = datetime.now(UTC)
-        sends = []
-        for letter in letters:
-            record = letter.record
-            source = f"{record.topic}/{record.partition}/{record.offset}"
-            headers = dead_letter_headers(record.headers or [], letter.kind, letter.reason, source, now)
-            value, headers = _fitting(record.value, headers)
-            # kafka-python refuses to send neither key nor value (other clients may publish one): an empty key.
-            key = b"" if record.key is None and value is None else record.key
-            sends.append(self.dlq.send(self.settings.topics.commands_dlq, key=key, value=value, headers=headers))
-            log.warning("dead letter %s (%s): %s", source, letter.kind, letter.reason)
-        if letters:
-            self.dlq.flush()
-        for send in sends:
-            send.get(timeout=0)  # raises the broker's refusal, so the batch's offsets are not committed
+            return Outcome(command, "refused", reason=f"internal error: {error!r}", kind="refused")
 
     def _retry_later(self, batch: dict, error: Exception) -> None:
         """Rewind to the batch's first offsets: nothing of it was stored, so nothing is lost."""
@@ -211,59 +199,60 @@ class Intake:
             self.consumer.seek(partition, records[0].offset)
         time.sleep(STORE_RETRY_SECONDS)
 
+    def _rejoin(self) -> None:
+        """Leave the group and join again with a new consumer; what was handled is committed first."""
+        log.warning("the intake held no partition for %.0f s: rejoining the group with a new consumer",
+                    self.idle.after)  # fmt: skip
+        self._close_consumer()
+        self.handled.clear()
+        self.consumer = self.consumers()
+
     def _own_handled(self) -> dict[TopicPartition, OffsetAndMetadata]:
         """Handled offsets of the partitions still assigned: a revoked one's belong to its new owner now."""
         assigned = self.consumer.assignment()
         return {tp: offset for tp, offset in self.handled.items() if tp in assigned}
 
-    def close(self) -> None:
-        self.dlq.flush()
-        self.dlq.close()
+    def _close_consumer(self) -> None:
         # What was handled, committed for sure: spares the next intake a redelivery. Never the positions:
         # after an error they are past records that were not handled.
         try:
             if own := self._own_handled():
                 self.consumer.commit(own)
-        except KafkaError as error:  # a rebalance took the partitions: the new owner goes on from its commits
+        except Exception as error:  # a rebalance took the partitions: the new owner goes on from its commits
             log.warning("final offset commit failed: %s", error)
         self.consumer.close()
+
+    def close(self) -> None:
+        self.dead_letters.close()
+        self._close_consumer()
+        self.waiting.close()
         self.desk.close()
 
 
 class _IdleWatch:
-    """Says so, loudly and now and then, when the intake holds no partition.
+    """Says when the intake has held no partition for a while.
 
-    That is normal while a group has more intakes than partitions, but it is also how a kafka-python 3.0.12
-    rejoin race shows itself: the member stops heartbeating and never rejoins, with no error anywhere.
+    That is normal for a moment during a rebalance, and for good while a group has more intakes than partitions;
+    it is also how a kafka-python 3.0.12 rejoin race shows itself: the member stops heartbeating and never
+    rejoins, with no error anywhere. A fresh consumer ends the race; an over-provisioned group pays one
+    rebalance a minute for it.
     """
 
-    def __init__(self, warn_after: float = NO_PARTITIONS_WARNING_S):
-        self.warn_after = warn_after
+    def __init__(self, after: float = NO_PARTITIONS_REJOIN_S):
+        self.after = after
         self.since: float | None = None
 
-    def check(self, assigned: bool) -> None:
+    def stuck(self, assigned: bool) -> bool:
         now = time.monotonic()
         if assigned:
             self.since = None
         elif self.since is None:
             self.since = now
-        elif now - self.since >= self.warn_after:
-            log.error(
-                "the intake has held no partition for %.0f s: check the group; restart if it is stuck", now - self.since
-            )
-            self.since = now
+        elif now - self.since >= self.after:
+            self.since = None
+            return True
+        return False
 
 
-def _fitting(value: bytes | None, headers: Headers) -> tuple[bytes | None, Headers]:
-    """The value cut to what a dead letter can carry; the headers then say how long the original was.
-
-    A message near the broker's size limit would no longer fit once the dlq headers are added: the send would
-    fail on every restart and wedge the intake on that one record.
-    """
-    if value is None or len(value) <= MAX_DEAD_LETTER_VALUE:
-        return value, headers
-    return value[:MAX_DEAD_LETTER_VALUE], [*headers, (DLQ_ORIGINAL_BYTES, str(len(value)).encode())]
-
-
-def _next_offsets(batch: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, OffsetAndMetadata]:
+def _next_offsets(batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, OffsetAndMetadata]:
     return {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in batch.items()}

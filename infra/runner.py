@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 from consumers.intake import Intake
 from infra.kafka.bootstrap import bootstrap_servers
+from infra.kafka.command_clients import command_consumers, dead_letter_producer
 from infra.kafka.topics import ensure_topics
+from infra.parking import build_parking_lot
 from infra.settings import Settings
 from infra.store import build_desk
 from producers.relay import Relay, relay_producer
@@ -51,8 +53,17 @@ def prepare(settings: Settings, say: Say) -> str:
     return bootstrap
 
 
-def build_intake(settings: Settings, bootstrap: str, stored: threading.Event | None = None) -> Intake:
-    return Intake(settings, bootstrap, build_desk(settings), on_stored=stored.set if stored else lambda: None)
+def build_intake(
+    settings: Settings, bootstrap: str, stored: threading.Event | None = None, group: str | None = None
+) -> Intake:
+    return Intake(
+        settings,
+        build_desk(settings),
+        command_consumers(settings, bootstrap, group),
+        dead_letter_producer(settings, bootstrap),
+        build_parking_lot(settings),
+        on_stored=stored.set if stored else lambda: None,
+    )
 
 
 def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | None = None) -> Relay:

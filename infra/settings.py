@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # Instants a command may name; anything outside is dead-lettered as invalid input.
     earliest_instant: AwareDatetime = DEFAULT_INSTANTS.earliest
     latest_instant: AwareDatetime = DEFAULT_INSTANTS.latest
+    # How long a command may wait for the plan or the opening it needs (published on another partition, or
+    # later) before it is refused for good; seconds.
+    park_max_seconds: float = Field(default=300.0, ge=0)
+    # A compressed record batch may inflate to at most this much; larger ones are dead-lettered unread.
+    max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
     relay_name: str = "relay:tickets.events"
     relay_page: int = Field(default=1000, ge=1)
     # How long an idle relay waits before it looks at the store again (ms): caps the latency it adds.

@@ -34,6 +34,7 @@ SUBSCRIBED_FROM = T0 - timedelta(days=60)
 ACTOR = "agent.test"
 
 Headers = list[tuple[str, bytes]]
+PARK_SECONDS = 1.0
 
 
 # --- settings: random topics (created on the broker), groups and relay name per test ---------------------
@@ -54,6 +55,8 @@ def pipeline_settings(base_settings: Settings, bootstrap: str, partitions: int =
             "intake_group": f"test-intake-{suffix}",
             "relay_name": f"test-relay-{suffix}",
             "kafka_bootstrap_servers": bootstrap,
+            # A command for a ticket never opened is refused after a second, not after the default minutes.
+            "park_max_seconds": PARK_SECONDS,
         }
     )
 
@@ -203,6 +206,7 @@ def drain(intake: Intake, until: Callable[[], bool], max_seconds: float = 60.0, 
         if until() or time.monotonic() > deadline:
             break
         intake.process_once(timeout_ms=100)
+        intake.release_waiting()
     assert until(), f"the intake did not get there within {max_seconds} s: {intake.stats}"
     return intake.stats
 
@@ -258,4 +262,5 @@ def component_env(settings: Settings, bootstrap: str, var_dir: Path) -> dict[str
         "NETTASK_TOPIC_PARTITIONS": str(topics.partitions),
         "NETTASK_INTAKE_GROUP": settings.intake_group,
         "NETTASK_RELAY_NAME": settings.relay_name,
+        "NETTASK_PARK_MAX_SECONDS": str(settings.park_max_seconds),
     }

@@ -486,7 +486,7 @@ def test_offsets_are_committed_after_the_store_has_the_batch(pipeline, kafka_boo
     finally:
         same_group.close()
 
-    new_group = Intake(pipeline, kafka_bootstrap, build_desk(pipeline), group=unique("test-intake"))
+    new_group = build_intake(pipeline, kafka_bootstrap, group=unique("test-intake"))
     try:
         drain(new_group, until=lambda: handled(new_group) == 1 + 2 * TICKETS)
         assert (new_group.stats.applied, new_group.stats.unchanged) == (0, 1 + 2 * TICKETS)
