@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from domain.commands import Command, SubscribePlan
 from infra.cli._common import fail
 from infra.cli.replay_cmd import read_lines
 from infra.kafka.bootstrap import bootstrap_servers
-from infra.kafka.clients import security_config
+from infra.kafka.clients import ConnectionFailures, connection_failures, security_config
 from infra.kafka.layout import BrokerError
 from infra.settings import Settings
 from producers.client import CommandPublisher, InvalidCommand, MissingTopic, validated
@@ -34,18 +34,27 @@ def publish(
     # Plans first, acknowledged before any ticket: they travel on the customers' partitions, and an Open that
     # reaches the engine before its customer's plan is refused. Order among plans never matters (effective dates).
     plans = [c for c in valid if isinstance(c, SubscribePlan)]
+    batches = [plans, [c for c in valid if not isinstance(c, SubscribePlan)]]
     topic = settings.topics.commands
+    with connection_failures() as failures:
+        _publish(settings, bootstrap, batches, failures)
+    typer.echo(f"published {len(valid)} command(s) to {topic} on {bootstrap}; {invalid} invalid")
+
+
+def _publish(settings: Settings, bootstrap: str, batches: list[list[Command]], failures: ConnectionFailures) -> None:
+    """Publish batch after batch, each acknowledged before the next; any failure ends the command in one line."""
+    topic = settings.topics.commands
+    security = security_config(settings)
     try:
-        with CommandPublisher(
-            bootstrap, topic, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS, **security_config(settings)
-        ) as publisher:
-            _acknowledged(publisher, publisher.publish_all(plans))
-            _acknowledged(publisher, publisher.publish_all([c for c in valid if not isinstance(c, SubscribePlan)]))
+        with CommandPublisher(bootstrap, topic, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS, **security) as publisher:
+            for batch in batches:
+                _acknowledged(publisher, publisher.publish_all(batch))
     except MissingTopic as error:
         fail(f"{error}; create it with `nettask kafka topics` or set NETTASK_TOPIC_COMMANDS")
+    except KafkaTimeoutError as error:
+        fail(f"cannot publish to {topic} on {bootstrap}: {error}; last failure: {failures.reason()}")
     except KafkaError as error:
         fail(f"cannot publish to {topic} on {bootstrap}: {type(error).__name__}: {error}")
-    typer.echo(f"published {len(valid)} command(s) to {topic} on {bootstrap}; {invalid} invalid")
 
 
 def _acknowledged(publisher: CommandPublisher, sends: list) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from infra.settings import Settings
@@ -29,3 +32,33 @@ def security_config(settings: Settings) -> dict[str, Any]:
             if path is not None:
                 config[f"ssl_{name}"] = str(path)
     return config
+
+
+class ConnectionFailures(logging.Handler):
+    """What kafka-python logged about failed connections: it retries until its deadline and keeps the reason.
+
+    While installed on the ``kafka`` logger it also keeps those lines off stderr, where Python would print them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def reason(self) -> str:
+        """The most telling line: the last authentication or authorization failure, else the last failure."""
+        telling = [m for m in self.messages if "AuthenticationFailed" in m or "AuthorizationFailed" in m]
+        return (telling or self.messages or ["no reason given"])[-1]
+
+
+@contextmanager
+def connection_failures() -> Iterator[ConnectionFailures]:
+    handler = ConnectionFailures()
+    logger = logging.getLogger("kafka")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
