@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from infra.files import private_dir, private_file, write_private
 from infra.kafka.layout import BrokerError, Node, Progress, SaslListener, tail
 from infra.kafka.processes import LAUNCH_HEADER, children
 
@@ -25,26 +26,31 @@ BROKER_JVM_OPTIONS = (
 )
 # The storage formatter runs for a second: the quick JIT alone saves a third of that.
 TOOL_JVM_OPTIONS = ("-Xmx256m", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true")
+# What the JVMs create (KRaft metadata, topic data, logs) is for this user alone, as everything in the var dir.
+OWNER_ONLY_UMASK = 0o077
 
 
 def launch_node(
     node: Node, cluster: list[Node], cluster_id: str, lib: Path, say: Progress, sasl: SaslListener | None = None
 ) -> int:
     """Start one node detached from this process; return where its log stood, to wait for a new line."""
-    node.logs_dir.mkdir(parents=True, exist_ok=True)
-    node.props_file.write_text(_server_properties(node, cluster, sasl))
+    private_dir(node.logs_dir)
+    private_dir(node.data_dir)
+    # Private also because it holds the PLAIN users' passwords when there is a SASL listener.
+    write_private(node.props_file, _server_properties(node, cluster, sasl))
     _format_storage(node, cluster_id, lib, say, sasl)
     mark = node.log_file.stat().st_size if node.log_file.exists() else 0
     command = _java_command(lib, node, BROKER_JVM_OPTIONS, "kafka.Kafka", str(node.props_file))
-    with node.stdout_file.open("ab") as out:
+    with private_file(node.stdout_file).open("ab") as out:
         out.write(f"{LAUNCH_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
         out.flush()
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=node.directory,
             start_new_session=True,  # a Ctrl-C in the terminal that started it must not stop the broker
+            umask=OWNER_ONLY_UMASK,
         )  # fmt: skip
     children[process.pid] = process
-    node.pid_file.write_text(f"{process.pid}\n")
+    write_private(node.pid_file, f"{process.pid}\n")
     say(f"node {node.node_id}: started (pid {process.pid}) on 127.0.0.1:{node.port}")
     return mark
 
@@ -57,8 +63,7 @@ def cluster_id(cluster_dir: Path) -> str:
     cluster_id = "-"
     while cluster_id.startswith("-"):  # StorageTool would read a leading dash as an option
         cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
-    cluster_dir.mkdir(parents=True, exist_ok=True)
-    id_file.write_text(cluster_id + "\n")
+    write_private(id_file, cluster_id + "\n")
     return cluster_id
 
 
@@ -150,7 +155,7 @@ def _format_storage(node: Node, cluster_id: str, lib: Path, say: Progress, sasl:
     for name, password in sasl.users if sasl else ():
         main += ("--add-scram", f"SCRAM-SHA-256=[name={name},password={password}]")
     command = _java_command(lib, node, TOOL_JVM_OPTIONS, *main)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, umask=OWNER_ONLY_UMASK)
     if result.returncode != 0:
         output = tail(result.stdout + result.stderr)
         raise BrokerError(f"node {node.node_id}: formatting the storage failed\n{output}")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.files import private_dir, private_file
 from infra.settings import Settings
 
 SUPPORTED_NODES = (1, 3)
@@ -110,8 +111,8 @@ def bootstrap(cluster: list[Node], sasl: SaslListener | None = None) -> str:
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
     """Serialise start and stop across processes, e.g. two test sessions starting the same broker."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".lock").open("w") as lock:
+    private_dir(directory)
+    with private_file(directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

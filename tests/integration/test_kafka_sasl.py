@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -101,6 +102,20 @@ def test_a_wrong_password_never_gets_a_client_past_bootstrap(sasl_broker):
 
     with pytest.raises(KafkaTimeoutError, match="Unable to bootstrap"):
         CommandPublisher(bootstrap, "tickets.commands", bootstrap_timeout_ms=3000, **security)
+
+
+def test_the_brokers_state_is_owner_only(sasl_broker):
+    settings, _ = sasl_broker
+    kafka_dir = settings.var_dir / "kafka"
+    node_dir = kafka_dir / "1-node" / "node-1"
+    everything = [kafka_dir, *kafka_dir.rglob("*")]
+
+    # server.properties holds the PLAIN users' passwords; data/ the SCRAM credentials and every record.
+    assert {stat.S_IMODE(node_dir.joinpath(name).stat().st_mode) for name in ("data", "logs")} == {0o700}
+    assert stat.S_IMODE((node_dir / "server.properties").stat().st_mode) == 0o600
+    assert any(path.is_file() for path in (node_dir / "data").rglob("*"))
+    readable_by_others = [str(path) for path in everything if path.stat().st_mode & 0o077]
+    assert readable_by_others == []
 
 
 def read_back(bootstrap: str, topic: str, security: dict, expected: int) -> list:
