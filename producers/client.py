@@ -72,6 +72,10 @@ class MissingTopic(LookupError):
     """The topic to publish to does not exist on the cluster (or this client may not see it); nothing was sent."""
 
 
+class TopicNotAuthorized(MissingTopic):
+    """The cluster does not let this principal see the topic (no Describe or Write ACL); nothing was sent."""
+
+
 class CommandPublisher:
     """Publishes commands: key = ticket id (customer id for SubscribePlan), JSON value, contract headers.
 
@@ -135,6 +139,6 @@ def _require_topic(bootstrap_servers: str, topic: str, config: dict[str, Any]) -
     if error is UnknownTopicOrPartitionError:
         raise MissingTopic(f"topic {topic} does not exist on {bootstrap_servers}")
     if error is TopicAuthorizationFailedError:
-        raise MissingTopic(f"topic {topic} on {bootstrap_servers}: not authorized (check the ACLs of this principal)")
+        raise TopicNotAuthorized(f"topic {topic} on {bootstrap_servers}: not authorized (check this principal's ACLs)")
     if error is not NoError:
         raise error(f"topic {topic} on {bootstrap_servers}")

@@ -15,7 +15,7 @@ from infra.kafka.bootstrap import bootstrap_servers
 from infra.kafka.clients import ConnectionFailures, connection_failures, security_config
 from infra.kafka.layout import BrokerError
 from infra.settings import Settings
-from producers.client import CommandPublisher, InvalidCommand, MissingTopic, validated
+from producers.client import CommandPublisher, InvalidCommand, MissingTopic, TopicNotAuthorized, validated
 
 # Long enough for a cluster that answers, short enough that an operator hears soon that it does not.
 CONNECT_TIMEOUT_MS = 10_000
@@ -49,6 +49,8 @@ def _publish(settings: Settings, bootstrap: str, batches: list[list[Command]], f
         with CommandPublisher(bootstrap, topic, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS, **security) as publisher:
             for batch in batches:
                 _acknowledged(publisher, publisher.publish_all(batch))
+    except TopicNotAuthorized as error:
+        fail(str(error))
     except MissingTopic as error:
         fail(f"{error}; create it with `nettask kafka topics` or set NETTASK_TOPIC_COMMANDS")
     except KafkaTimeoutError as error:
