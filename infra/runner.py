@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from consumers.intake import Intake
 from infra.kafka.bootstrap import bootstrap_servers
+from infra.kafka.clients import security_config
 from infra.kafka.command_clients import command_consumers, dead_letter_producer
 from infra.kafka.topics import ensure_topics
 from infra.parking import build_parking_lot
@@ -71,7 +72,7 @@ def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | No
     idle_ms = settings.idle_wait_ms * 20 if stored else settings.idle_wait_ms
     return Relay(
         build_desk(settings),
-        relay_producer(bootstrap),
+        relay_producer(bootstrap, security_config(settings)),
         settings.topics.events,
         settings.relay_name,
         settings.relay_page,

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.commands import DEFAULT_INSTANTS, InstantRange
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class TopicSettings(BaseSettings):
@@ -44,6 +48,15 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
+    # How every client of the project authenticates to the cluster and encrypts its traffic (docs/security.md).
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
     topics: TopicSettings = Field(default_factory=TopicSettings)
     intake_group: str = "nettask-intake"
     # Commands are small JSON documents; anything far larger is a mistake or an attack, not a command.
@@ -61,6 +74,35 @@ class Settings(BaseSettings):
     relay_page: int = Field(default=1000, ge=1)
     # How long an idle relay waits before it looks at the store again (ms): caps the latency it adds.
     idle_wait_ms: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        """Refuse half a configuration: a client that silently fell back to less security would still run."""
+        protocol = self.kafka_security_protocol
+        sasl = {
+            "NETTASK_KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "NETTASK_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "NETTASK_KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+        }
+        ssl = {
+            "NETTASK_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "NETTASK_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "NETTASK_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        if protocol.startswith("SASL_"):
+            missing = [name for name, value in sasl.items() if not value]
+            if missing:
+                raise ValueError(f"NETTASK_KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+        elif given := [name for name, value in sasl.items() if value]:
+            raise ValueError(f"{', '.join(given)} set, but NETTASK_KAFKA_SECURITY_PROTOCOL={protocol} uses no SASL")
+        if not protocol.endswith("SSL") and (given := [name for name, value in ssl.items() if value]):
+            raise ValueError(f"{', '.join(given)} set, but NETTASK_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS")
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("NETTASK_KAFKA_SSL_CERTFILE and NETTASK_KAFKA_SSL_KEYFILE go together")
+        for name, path in ssl.items():
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path}: no such file")
+        return self
 
     @model_validator(mode="after")
     def _instants_in_order(self) -> Settings:

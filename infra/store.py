@@ -10,6 +10,7 @@ from eventsourcing.persistence import PersistenceError
 
 from domain.desk import TicketDesk
 from domain.policy import PolicyBook
+from infra.files import private_file
 from infra.policy_files import load_policy
 from infra.settings import Settings
 
@@ -30,7 +31,7 @@ def store_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "5",
         }
     path = settings.sqlite_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)  # owner-only before SQLite opens it; its -wal and -shm files take the same mode
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": "10"}
 
 

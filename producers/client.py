@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import NoError, TopicAuthorizationFailedError, UnknownTopicOrPartitionError, for_code
 from kafka.producer.future import FutureRecordMetadata
 from pydantic import ValidationError
 
@@ -40,6 +41,8 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "delivery_timeout_ms": 120_000,
     # A few milliseconds of batching; the end-to-end target (DESIGN.md) is a p50 of 20 ms.
     "linger_ms": 5,
+    # A mistyped topic name must fail, not create a topic nobody reads (many clusters auto-create by default).
+    "allow_auto_create_topics": False,
 }
 
 Publishable = Command | dict | str | bytes
@@ -65,12 +68,31 @@ def validated(command: Publishable) -> AnyCommand:
         raise InvalidCommand(explain(error)) from None
 
 
+class MissingTopic(LookupError):
+    """The topic to publish to does not exist on the cluster (or this client may not see it); nothing was sent."""
+
+
+class TopicNotAuthorized(MissingTopic):
+    """The cluster does not let this principal see the topic (no Describe or Write ACL); nothing was sent."""
+
+
 class CommandPublisher:
-    """Publishes commands: key = ticket id (customer id for SubscribePlan), JSON value, contract headers."""
+    """Publishes commands: key = ticket id (customer id for SubscribePlan), JSON value, contract headers.
+
+    `producer_config` goes to KafkaProducer as it is; its connection arguments (security_protocol, sasl_*,
+    ssl_*, as infra.kafka.clients.security_config gives them) also reach the admin client that checks, before
+    anything is sent, that the topic exists: a producer would otherwise wait a minute for its metadata.
+    """
 
     def __init__(self, bootstrap_servers: str, topic: str = DEFAULT_TOPIC, **producer_config: Any):
         self.topic = topic
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **{**PRODUCER_DEFAULTS, **producer_config})
+        config = {**PRODUCER_DEFAULTS, **producer_config}
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **config)
+        try:
+            _require_topic(bootstrap_servers, topic, config)
+        except BaseException:
+            self._producer.close(timeout=0)
+            raise
 
     def publish(self, command: Publishable) -> FutureRecordMetadata:
         """Validate, then send; the future resolves to the record's partition and offset once acknowledged."""
@@ -103,3 +125,20 @@ class CommandPublisher:
             value=command_value(command),
             headers=command_headers(command),
         )
+
+
+def _require_topic(bootstrap_servers: str, topic: str, config: dict[str, Any]) -> None:
+    """Ask the cluster for the topic's metadata, without auto-creation; raise MissingTopic when it has none."""
+    connection = {key: value for key, value in config.items() if key in KafkaAdminClient.DEFAULT_CONFIG}
+    admin = KafkaAdminClient(**connection, bootstrap_servers=bootstrap_servers)
+    try:
+        (found,) = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    error = for_code(found["error_code"])
+    if error is UnknownTopicOrPartitionError:
+        raise MissingTopic(f"topic {topic} does not exist on {bootstrap_servers}")
+    if error is TopicAuthorizationFailedError:
+        raise TopicNotAuthorized(f"topic {topic} on {bootstrap_servers}: not authorized (check this principal's ACLs)")
+    if error is not NoError:
+        raise error(f"topic {topic} on {bootstrap_servers}")

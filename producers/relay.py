@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import orjson
 from eventsourcing.application import Application
@@ -118,9 +119,13 @@ def _tracking_recorder(app: Application) -> TrackingRecorder:
     return factory.tracking_recorder()
 
 
-def relay_producer(bootstrap: str) -> KafkaProducer:
-    """Idempotent, acks from all in-sync replicas, ordered per partition even with retries."""
+def relay_producer(bootstrap: str, security: Mapping[str, Any] | None = None) -> KafkaProducer:
+    """Idempotent, acks from all in-sync replicas, ordered per partition even with retries.
+
+    `security`: the cluster's security arguments, as infra.kafka.clients.security_config gives them.
+    """
     return KafkaProducer(
+        **(security or {}),
         bootstrap_servers=bootstrap,
         acks="all",
         enable_idempotence=True,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from pydantic import ValidationError
 
 from infra.cli import calendar_cmd, kafka_cmd, policy_cmd, publish_cmd, replay_cmd, run_cmd, schema_cmd, sla_cmd
 
@@ -20,4 +23,22 @@ app.command("relay")(run_cmd.relay)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as error:
+        # Settings come from the environment, read inside each command: a bad value is the operator's to fix.
+        if error.title not in ("Settings", "TopicSettings"):
+            raise
+        prefix = "NETTASK_TOPIC_" if error.title == "TopicSettings" else "NETTASK_"
+        typer.echo(f"error: settings: {settings_problems(error, prefix)}", err=True)
+        sys.exit(1)
+
+
+def settings_problems(error: ValidationError, prefix: str = "NETTASK_") -> str:
+    """Every problem on one line: `NETTASK_STORE: String should match ...; ...`."""
+    problems = []
+    for problem in error.errors(include_url=False):
+        where = "_".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{prefix}{where}: {message}" if where else message)
+    return "; ".join(problems)

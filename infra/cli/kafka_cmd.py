@@ -13,6 +13,7 @@ from rich.table import Table
 
 from infra.kafka import broker, topics
 from infra.kafka.bootstrap import bootstrap_servers
+from infra.kafka.clients import security_config
 from infra.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
@@ -68,8 +69,9 @@ def ensure_topics() -> None:
     with _reporting_errors():
         address = bootstrap_servers(settings, progress=_progress)
         outcome: dict[str, str] = {}
-        names = topics.ensure_topics(address, settings.topics, progress=_collect(outcome))
-        layouts = topics.describe(address, names)
+        security = security_config(settings)
+        names = topics.ensure_topics(address, settings.topics, progress=_collect(outcome), security=security)
+        layouts = topics.describe(address, names, security=security)
     console.print(_topics_table(names, layouts, outcome))
     console.print(f"on [bold]{address}[/]")
 

@@ -25,7 +25,7 @@ from kafka.errors import KafkaError
 
 from infra.kafka import launch, layout, processes
 from infra.kafka.jars import ensure_jars
-from infra.kafka.layout import SUPPORTED_NODES, BrokerError, Node, Progress
+from infra.kafka.layout import SUPPORTED_NODES, BrokerError, Node, Progress, SaslListener
 from infra.settings import Settings
 
 READY_LINE = "Kafka Server started"
@@ -83,23 +83,28 @@ def start(
     progress: Progress | None = None,
     timeout: float = START_TIMEOUT_S,
     lib_dir: Path | None = None,
+    sasl: SaslListener | None = None,
 ) -> str:
-    """Start the local cluster unless it runs already; return its bootstrap servers once it serves metadata."""
+    """Start the local cluster unless it runs already; return its bootstrap servers once it serves metadata.
+
+    With `sasl`, clients are to connect to its SASL_PLAINTEXT listener, so that is the address returned. Its
+    SCRAM users are stored when the storage is formatted: give the cluster a var dir of its own.
+    """
     say = progress or log.info
     cluster = layout.cluster(settings, nodes)
     with layout.locked(layout.kafka_dir(settings)):
         _refuse_other_cluster(settings, nodes)
         if all(processes.serving(node) for node in cluster):
-            return layout.bootstrap(cluster)
+            return layout.bootstrap(cluster, sasl)
         lib = ensure_jars(lib_dir, progress=say)
-        marks = _launch_missing(settings, cluster, lib, say)
+        marks = _launch_missing(settings, cluster, lib, say, sasl)
         try:
             _wait_ready(cluster, marks, time.monotonic() + timeout, say)
         except BrokerError:
             # A half-started cluster would only confuse the next start, so what this call launched goes.
             _stop_cluster([node for node in cluster if node.node_id in marks], 10.0, say)
             raise
-    return layout.bootstrap(cluster)
+    return layout.bootstrap(cluster, sasl)
 
 
 def stop(settings: Settings, *, progress: Progress | None = None, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -135,15 +140,17 @@ def kill_node(settings: Settings, node_id: int) -> int:
 # -- starting ----------------------------------------------------------------------------------------------
 
 
-def _launch_missing(settings: Settings, cluster: list[Node], lib: Path, say: Progress) -> dict[int, int]:
+def _launch_missing(
+    settings: Settings, cluster: list[Node], lib: Path, say: Progress, sasl: SaslListener | None
+) -> dict[int, int]:
     """Launch every node without a live broker; return, per launched node, where its log stood."""
     cluster_id = launch.cluster_id(layout.cluster_dir(settings, len(cluster)))
     for node in cluster:
         processes.forget_stale_pid(node, say)
     missing = [node for node in cluster if processes.pid_of(node) is None]
     for node in missing:  # all checked before any is launched, so a clash leaves nothing half-started
-        _refuse_taken_ports(node)
-    return {node.node_id: launch.launch_node(node, cluster, cluster_id, lib, say) for node in missing}
+        _refuse_taken_ports(node, sasl)
+    return {node.node_id: launch.launch_node(node, cluster, cluster_id, lib, say, sasl) for node in missing}
 
 
 def _wait_ready(cluster: list[Node], marks: dict[int, int], deadline: float, say: Progress) -> None:
@@ -192,8 +199,8 @@ def _refuse_other_cluster(settings: Settings, nodes: int) -> None:
             raise BrokerError(f"the {other}-node local cluster is running; stop it first (nettask kafka stop)")
 
 
-def _refuse_taken_ports(node: Node) -> None:
-    for port in (node.port, node.controller_port):
+def _refuse_taken_ports(node: Node, sasl: SaslListener | None) -> None:
+    for port in (node.port, node.controller_port, *([sasl.port_of(node)] if sasl else [])):
         if processes.answering(port):
             hint = "free it or set NETTASK_KAFKA_PORT and NETTASK_KAFKA_CONTROLLER_PORT"
             raise BrokerError(f"port {port} is taken by another process; {hint}")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from kafka import KafkaConsumer, KafkaProducer
 
 from infra.kafka import guard
+from infra.kafka.clients import security_config
 from infra.settings import Settings
 
 # A crashed intake keeps its partitions until its session expires, and no command is applied meanwhile: the
@@ -34,6 +35,7 @@ def command_consumers(settings: Settings, bootstrap: str, group: str | None = No
             session_timeout_ms=SESSION_TIMEOUT_MS,
             # Oversized values must reach validation to be dead-lettered, not stall the fetcher.
             max_partition_fetch_bytes=max(1024 * 1024, settings.max_command_bytes * 4),
+            **security_config(settings),
         )
         # The topic's partitions known before the first join: otherwise the first assignment is empty and a
         # second join follows at once, which kafka-python 3.0.12 can abandon when a short poll times out mid-join
@@ -45,4 +47,6 @@ def command_consumers(settings: Settings, bootstrap: str, group: str | None = No
 
 
 def dead_letter_producer(settings: Settings, bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=True)
+    return KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=0, enable_idempotence=True, **security_config(settings)
+    )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.files import private_dir, private_file
 from infra.settings import Settings
 
 SUPPORTED_NODES = (1, 3)
@@ -17,6 +19,32 @@ Progress = Callable[[str], None]
 
 class BrokerError(RuntimeError):
     """The local broker could not be started, reached or stopped; the first line of the message says why."""
+
+
+# The storage formatter parses user lists itself ("SCRAM-SHA-256=[name=...,password=...]"): nothing that could
+# end a value there, and nothing that would need escaping in the broker's JAAS configuration.
+_SASL_WORD = re.compile(r"[A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class SaslListener:
+    """An extra client listener, SASL_PLAINTEXT, taking SCRAM-SHA-256 and PLAIN logins of these users.
+
+    Node n listens on ``port + 2 * (n - 1)``; the PLAINTEXT listener stays for the brokers among themselves.
+    """
+
+    port: int
+    users: tuple[tuple[str, str], ...]
+
+    def __post_init__(self) -> None:
+        if not self.users:
+            raise BrokerError("a SASL listener needs at least one user")
+        for name, password in self.users:
+            if not (_SASL_WORD.fullmatch(name) and _SASL_WORD.fullmatch(password)):
+                raise BrokerError(f"SASL user {name!r}: names and passwords take letters, digits, '.', '_', '-'")
+
+    def port_of(self, node: Node) -> int:
+        return self.port + 2 * (node.node_id - 1)
 
 
 @dataclass(frozen=True)
@@ -75,15 +103,16 @@ def cluster(settings: Settings, nodes: int) -> list[Node]:
     return members
 
 
-def bootstrap(cluster: list[Node]) -> str:
-    return ",".join(f"127.0.0.1:{node.port}" for node in cluster)
+def bootstrap(cluster: list[Node], sasl: SaslListener | None = None) -> str:
+    """Where clients connect: the SASL listener when there is one, else the PLAINTEXT one."""
+    return ",".join(f"127.0.0.1:{sasl.port_of(node) if sasl else node.port}" for node in cluster)
 
 
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
     """Serialise start and stop across processes, e.g. two test sessions starting the same broker."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".lock").open("w") as lock:
+    private_dir(directory)
+    with private_file(directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -16,6 +16,8 @@ from infra.settings import TopicSettings
 DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
 
 Progress = Callable[[str], None]
+# The cluster's security arguments, as infra.kafka.clients.security_config gives them; None for PLAINTEXT.
+Security = Mapping[str, Any] | None
 log = logging.getLogger(__name__)
 
 
@@ -39,24 +41,28 @@ def topic_specs(topic_settings: TopicSettings) -> dict[str, dict[str, Any]]:
     return specs
 
 
-def ensure_topics(bootstrap: str, topic_settings: TopicSettings, *, progress: Progress | None = None) -> list[str]:
+def ensure_topics(
+    bootstrap: str, topic_settings: TopicSettings, *, progress: Progress | None = None, security: Security = None
+) -> list[str]:
     """Create whichever of the four topics is missing; return all four names, in settings order."""
     say = progress or log.info
     specs = topic_specs(topic_settings)
-    created = _create(bootstrap, specs)
+    created = _create(bootstrap, specs, security)
     for name in specs:
         say(f"{name}: {'created' if name in created else 'exists'}")
     return list(specs)
 
 
-def create_topic(bootstrap: str, name: str, partitions: int, replication: int = 1) -> None:
+def create_topic(
+    bootstrap: str, name: str, partitions: int, replication: int = 1, *, security: Security = None
+) -> None:
     """Create one topic (tests use random names); an existing topic of that name is left as it is."""
-    _create(bootstrap, {name: _spec(partitions, replication)})
+    _create(bootstrap, {name: _spec(partitions, replication)}, security)
 
 
-def delete_topic(bootstrap: str, name: str) -> None:
+def delete_topic(bootstrap: str, name: str, *, security: Security = None) -> None:
     """Delete one topic, e.g. a test's random topic; a topic that does not exist is no error."""
-    with _admin(bootstrap) as admin:
+    with _admin(bootstrap, security) as admin:
         admin.delete_topics([name], raise_errors=False)
 
 
@@ -67,9 +73,9 @@ class TopicLayout(NamedTuple):
     replication: int
 
 
-def describe(bootstrap: str, names: list[str]) -> dict[str, TopicLayout]:
+def describe(bootstrap: str, names: list[str], *, security: Security = None) -> dict[str, TopicLayout]:
     """Partitions and replication of each of the named topics that exists; missing ones are left out."""
-    with _admin(bootstrap) as admin:
+    with _admin(bootstrap, security) as admin:
         found = [topic for topic in admin.describe_topics(names) if topic["error_code"] == 0]
     return {topic["name"]: _layout(topic["partitions"]) for topic in found}
 
@@ -88,9 +94,9 @@ def _spec(partitions: int, replication: int) -> dict[str, Any]:
     }
 
 
-def _create(bootstrap: str, specs: dict[str, dict[str, Any]]) -> list[str]:
+def _create(bootstrap: str, specs: dict[str, dict[str, Any]], security: Security) -> list[str]:
     """Create the topics, wait until each new one has leaders, and return the names that were new."""
-    with _admin(bootstrap) as admin:
+    with _admin(bootstrap, security) as admin:
         response = admin.create_topics(specs, raise_errors=False)
         created, failures = [], []
         for topic in response["topics"]:
@@ -107,9 +113,11 @@ def _create(bootstrap: str, specs: dict[str, dict[str, Any]]) -> list[str]:
 
 
 @contextmanager
-def _admin(bootstrap: str) -> Iterator[KafkaAdminClient]:
+def _admin(bootstrap: str, security: Security) -> Iterator[KafkaAdminClient]:
     # Half the default wait: a cluster that has not answered in 15 s is down, and the operator should hear so.
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="nettask-topics", bootstrap_timeout_ms=15000)
+    admin = KafkaAdminClient(
+        **(security or {}), bootstrap_servers=bootstrap, client_id="nettask-topics", bootstrap_timeout_ms=15000
+    )
     try:
         yield admin
     finally:

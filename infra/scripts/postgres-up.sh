@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start the machine's PostgreSQL 15 and make sure the project's role and database exist.
 # Idempotent. Fails loudly (exit 1) when PostgreSQL cannot start: tests must not silently skip it.
+# User, password and database name reach psql as variables only, quoted there by :'var' and format(%I, %L):
+# never pasted into a shell string or into SQL text, so a quote in them is just a character.
 set -euo pipefail
 user="${NETTASK_POSTGRES_USER:-nettask}"
 password="${NETTASK_POSTGRES_PASSWORD:-nettask}"
@@ -15,9 +17,20 @@ for _ in $(seq 1 30); do
 done
 pg_isready -h 127.0.0.1 || { echo "PostgreSQL is not answering on 127.0.0.1" >&2; exit 1; }
 
-as_postgres() { if [ "$(id -u)" = 0 ]; then su postgres -c "$1"; else sh -c "$1"; fi; }
-as_postgres "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='$user'\"" | grep -q 1 \
-  || as_postgres "psql -qc \"CREATE ROLE $user LOGIN CREATEDB PASSWORD '$password'\""
-as_postgres "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='$dbname'\"" | grep -q 1 \
-  || as_postgres "psql -qc \"CREATE DATABASE $dbname OWNER $user\""
-echo "PostgreSQL ready: $user@127.0.0.1/$dbname"
+# As the postgres superuser when root (argument arrays, no shell in between), else as the caller.
+as_postgres=()
+if [ "$(id -u)" = 0 ]; then
+  as_postgres=(runuser -u postgres --)
+fi
+
+# psql expands :'var' only in SQL it reads (stdin), not in -c. \gexec runs each row of the query's result,
+# an already quoted statement, so the CREATE happens only when the role or database is missing.
+cd /  # the postgres user may not read the caller's directory
+"${as_postgres[@]}" psql -X -q -v ON_ERROR_STOP=1 \
+  -v user="$user" -v password="$password" -v dbname="$dbname" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'password')
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'user') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'dbname', :'user')
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'dbname') \gexec
+SQL
+printf 'PostgreSQL ready: %s@127.0.0.1/%s\n' "$user" "$dbname"
