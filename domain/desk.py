@@ -7,11 +7,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.utils import Environment
 
 from domain import customer as customers
 from domain import ticket as tickets
@@ -19,7 +20,7 @@ from domain.commands import Command, OpenTicket, SubscribePlan, customer_stream_
 from domain.decisions import decide_open_with_state, decide_with_state
 from domain.errors import DomainError
 from domain.events import DomainEvent
-from domain.persistence import PERSISTENCE_ENV
+from domain.persistence import PydanticMapper, stored_as_json
 from domain.policy import PolicyBook
 
 # A concurrent writer saved the same stream first: decide again on the fresh state, after a short random
@@ -119,12 +120,19 @@ class TicketDesk(Application[UUID]):
     """The ticket lifecycle engine's write side."""
 
     name = "TicketDesk"
-    env: ClassVar[dict[str, str]] = dict(PERSISTENCE_ENV)
 
     def __init__(self, policies: PolicyBook, env: dict[str, str] | None = None, recent_states: int = 50_000):
         super().__init__(env)
         self.policies = policies
         self._recent = _RecentStates(recent_states)
+
+    def construct_env(self, name: str, env: dict[str, str] | None = None) -> Environment:
+        """Only what the caller passes: the library would read the process environment too, where a variable
+        could swap the event mapper, compress or encipher the stored events, or move the store."""
+        return Environment(name, dict(env or {}))
+
+    def construct_mapper(self) -> PydanticMapper:
+        return stored_as_json()
 
     def handle(self, command: Command) -> Outcome:
         """Apply one command in its own transaction, retrying on a concurrent write."""

@@ -36,7 +36,7 @@ class OrjsonTranscoder(Transcoder):
         return orjson.loads(data)
 
 
-PERSISTENCE_ENV = {
-    "MAPPER_TOPIC": get_topic(PydanticMapper),
-    "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
-}
+def stored_as_json() -> PydanticMapper:
+    """The one way events are stored: plain orjson, never compressed or enciphered, so the relay forwards the
+    stored bytes as the contract's JSON."""
+    return PydanticMapper(transcoder=OrjsonTranscoder())

@@ -124,3 +124,21 @@ def test_a_desk_that_remembers_states_still_sees_other_writers(store_settings, p
     assert versions == list(range(1, 7))
     first.close()
     second.close()
+
+
+def test_the_process_environment_cannot_change_how_events_are_stored(store_settings, policy_book, monkeypatch):
+    # eventsourcing reads its settings from the process environment too: these would compress the stored
+    # events, swap the mapper, or move the store, and the relay would forward something else than the contract.
+    monkeypatch.setenv("COMPRESSOR_TOPIC", "eventsourcing.compressor:ZlibCompressor")
+    monkeypatch.setenv("MAPPER_TOPIC", "eventsourcing.persistence:Mapper")
+    monkeypatch.setenv("PERSISTENCE_MODULE", "eventsourcing.popo")
+    customer = f"cust-{uuid4().hex[:8]}"
+    desk = build_desk(store_settings, policy_book)
+    try:
+        desk.handle(subscribe(customer))
+        stored = desk.recorder.select_events(c.customer_stream_id(customer))
+    finally:
+        desk.close()
+
+    assert stored and stored[0].state.startswith(b'{"originator_id":')
+    assert type(desk.mapper).__name__ == "PydanticMapper"
