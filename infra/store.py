@@ -6,14 +6,17 @@ import random
 import time
 
 import psycopg
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 
 from domain.desk import TicketDesk
 from domain.policy import PolicyBook
 from infra.policy_files import load_policy
+from infra.retry import Unavailable, one_line
 from infra.settings import Settings
 
 START_ATTEMPTS = 5
+# What a lost or refused connection (or a locked SQLite file) raises through eventsourcing: worth a retry.
+STORE_OUTAGES: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
 
 
 def store_env(settings: Settings) -> dict[str, str]:
@@ -28,24 +31,55 @@ def store_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_PASSWORD": settings.postgres_password,
             "POSTGRES_SCHEMA": settings.postgres_schema,
             "POSTGRES_LOCK_TIMEOUT": "5",
+            # How long taking a connection from the pool may wait (library default 30 s): a server that is down
+            # fails the read or write within this, and the caller's retry reports it.
+            "POSTGRES_CONNECT_TIMEOUT": str(settings.postgres_connect_timeout_s),
+            # After a server restart every pooled connection is dead; checking one before handing it out replaces
+            # it instead of failing the next statement on it.
+            "POSTGRES_PRE_PING": "y",
         }
     path = settings.sqlite_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": "10"}
 
 
-def build_desk(settings: Settings, policies: PolicyBook | None = None) -> TicketDesk:
-    """The write side, on the store and policy the settings name.
+def describe_store(settings: Settings) -> str:
+    """The store as an operator finds it: host, port and database, or the file."""
+    if settings.store == "postgres":
+        return f"PostgreSQL at {settings.postgres_host}:{settings.postgres_port} (database {settings.postgres_dbname})"
+    return f"the SQLite event store {settings.sqlite_file()}"
 
-    Creating the desk creates its tables and, on PostgreSQL, replaces its database functions; two components
-    starting at once can collide there ("tuple concurrently updated"), so a failed start is tried again.
+
+def build_desk(settings: Settings, policies: PolicyBook | None = None) -> TicketDesk:
+    """The write side, on the store and policy the settings name; `Unavailable` in one line when it can't be.
+
+    1. On PostgreSQL, one connection bounded by the connect timeout: an unreachable server fails here, fast,
+       with libpq's reason (refused, timed out, authentication) rather than a pool timeout that names no host.
+    2. Create the desk. That creates its tables and, on PostgreSQL, replaces its database functions; two
+       components starting at once can collide there ("tuple concurrently updated"), so a failed start is
+       tried again a few times.
     """
     book = policies or load_policy(settings.policy_file)
+    if settings.store == "postgres":
+        _probe_postgres(settings)
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
             return TicketDesk(book, env=store_env(settings))
-        except (PersistenceError, psycopg.Error):
+        except (PersistenceError, psycopg.Error) as error:
             if attempt == START_ATTEMPTS:
-                raise
+                raise Unavailable(f"{describe_store(settings)}: {one_line(error)}") from error
             time.sleep(random.uniform(0.05, 0.5))
     raise AssertionError("unreachable")
+
+
+def _probe_postgres(settings: Settings) -> None:
+    try:
+        psycopg.connect(settings.postgres_dsn(), connect_timeout=settings.postgres_connect_timeout_s).close()
+    except psycopg.Error as error:
+        raise Unavailable(f"{describe_store(settings)} is unreachable: {_libpq_reason(error)}") from None
+
+
+def _libpq_reason(error: psycopg.Error) -> str:
+    """libpq's reason without the address it repeats: 'connection to server at "h", port p failed: X' -> X."""
+    line = one_line(error)
+    return line.rsplit(" failed: ", 1)[-1]
