@@ -62,9 +62,13 @@ def build_desk(settings: Settings, policies: PolicyBook | None = None) -> Ticket
     book = policies or load_policy(settings.policy_file)
     if settings.store == "postgres":
         _probe_postgres(settings)
+    try:
+        env = store_env(settings)
+    except OSError as error:  # the SQLite file's folder cannot be made
+        raise Unavailable(f"{describe_store(settings)}: {error.strerror or error}: {error.filename}") from None
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            return TicketDesk(book, env=store_env(settings))
+            return TicketDesk(book, env=env)
         except (PersistenceError, psycopg.Error) as error:
             if attempt == START_ATTEMPTS:
                 raise Unavailable(f"{describe_store(settings)}: {one_line(error)}") from error
