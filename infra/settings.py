@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     postgres_user: str = "nettask"
     postgres_password: str = "nettask"
     postgres_schema: str = "public"
-    # Seconds to wait for a database connection: an unreachable server is reported, not waited on for minutes.
-    postgres_connect_timeout_s: int = Field(default=5, ge=1)
+    # Seconds to wait for a database connection (the library waits 30 s): an unreachable server is reported,
+    # not waited on for minutes. The library tries a failed call up to 10 times, each waiting this long.
+    postgres_connect_timeout_s: int = Field(default=3, ge=1)
     # Unset: the project's own local broker (infra/kafka) is used.
     kafka_bootstrap_servers: str | None = Field(default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_port: int = 19092

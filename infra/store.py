@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
@@ -14,6 +16,8 @@ from infra.policy_files import load_policy
 from infra.retry import Unavailable, one_line
 from infra.settings import Settings
 
+P = ParamSpec("P")
+R = TypeVar("R")
 START_ATTEMPTS = 5
 # What a lost or refused connection (or a locked SQLite file) raises through eventsourcing: worth a retry.
 STORE_OUTAGES: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
@@ -41,6 +45,20 @@ def store_env(settings: Settings) -> dict[str, str]:
     path = settings.sqlite_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path), "SQLITE_LOCK_TIMEOUT": "10"}
+
+
+def without_library_retries(method: Callable[P, R]) -> Callable[P, R]:
+    """The bound recorder method without eventsourcing's own retry decorator, where it has one.
+
+    The PostgreSQL recorders try every call 10 times on a connection error, silently, each try waiting up to the
+    connect timeout for a connection: a server that is away is not reported for 10 times that long. Callers
+    with a retry of their own (one log line per attempt) call the undecorated method instead.
+    """
+    function = getattr(method, "__func__", None)
+    inner = getattr(function, "__wrapped__", None)  # set by functools.wraps in the library's decorator
+    if inner is None:
+        return method
+    return inner.__get__(method.__self__)  # type: ignore[attr-defined]
 
 
 def describe_store(settings: Settings) -> str:

@@ -20,7 +20,7 @@ from kafka.errors import KafkaError
 
 from infra.messages import event_headers
 from infra.retry import Interrupted, RetryPolicy, retry
-from infra.store import STORE_OUTAGES
+from infra.store import STORE_OUTAGES, without_library_retries
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ class Relay:
         The labels name the store and the broker (host and port) in log lines and errors.
         """
         self.app = app  # held: a collected Application closes its connection pool
-        self.recorder = app.recorder
+        # The relay's own retries report every failed attempt; the library's would hide the first ten.
+        self._select_notifications = without_library_retries(app.recorder.select_notifications)
         self.new_producer = new_producer
         self.producer: KafkaProducer | None = None
         self.topic = topic
@@ -92,8 +93,10 @@ class Relay:
         self.store_label = store_label
         self.broker_label = broker_label
         self.stop: Callable[[], bool] = lambda: False
-        self.tracking = _tracking_recorder(app)
-        self.stats = RelayStats(position=self.tracking.max_tracking_id(name) or 0)
+        tracking = _tracking_recorder(app)
+        self._max_tracking_id = without_library_retries(tracking.max_tracking_id)
+        self._insert_tracking = without_library_retries(tracking.insert_tracking)
+        self.stats = RelayStats(position=tracking.max_tracking_id(name) or 0)
 
     def run(self, *, stop: Callable[[], bool] = lambda: False, max_seconds: float | None = None) -> RelayStats:
         """Publish until `stop()`; raises `Unavailable` when the store or the broker stays away too long."""
@@ -137,7 +140,7 @@ class Relay:
         return len(notifications)
 
     def _read(self) -> list[Notification]:
-        return self.recorder.select_notifications(start=self.stats.position + 1, limit=self.page)
+        return self._select_notifications(start=self.stats.position + 1, limit=self.page)
 
     def _send_page(self, notifications: list[Notification]) -> None:
         if self.producer is None:
@@ -153,9 +156,9 @@ class Relay:
         def save() -> None:
             # After a failed try the save may have committed and only its reply been lost; saving again would
             # be refused as not beyond the stored position.
-            if next(tries) and (self.tracking.max_tracking_id(self.name) or 0) >= notification_id:
+            if next(tries) and (self._max_tracking_id(self.name) or 0) >= notification_id:
                 return
-            self.tracking.insert_tracking(Tracking(self.name, notification_id))
+            self._insert_tracking(Tracking(self.name, notification_id))
 
         self._retry_store("saving the relay position in", save)
 
