@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-import time
 from collections.abc import Callable
+
+from kafka.errors import KafkaError
 
 from consumers.intake import Intake
 from infra.kafka.bootstrap import bootstrap_servers
@@ -14,57 +14,48 @@ from infra.kafka.clients import security_config
 from infra.kafka.command_clients import command_consumers, dead_letter_producer
 from infra.kafka.topics import ensure_topics
 from infra.parking import build_parking_lot
+from infra.retry import Unavailable, one_line
 from infra.settings import Settings
-from infra.store import build_desk
+from infra.store import build_desk, describe_store
+from infra.supervisor import RestartLimit, StopFlag, Supervisor
 from producers.relay import Relay, relay_producer
+
+__all__ = ["StopFlag", "build_intake", "build_relay", "prepare", "run_components"]
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 
-class StopFlag:
-    """Set by SIGINT/SIGTERM or a deadline; every loop checks it between batches."""
-
-    def __init__(self, max_seconds: float | None = None):
-        self._event = threading.Event()
-        self._deadline = None if max_seconds is None else time.monotonic() + max_seconds
-
-    def __call__(self) -> bool:
-        return self._event.is_set() or (self._deadline is not None and time.monotonic() >= self._deadline)
-
-    def set(self, *_args) -> None:
-        self._event.set()
-
-    def install(self) -> StopFlag:
-        signal.signal(signal.SIGINT, self.set)
-        signal.signal(signal.SIGTERM, self.set)
-        return self
-
-    def wait(self, seconds: float) -> None:
-        """Sleep up to `seconds`, waking early when stopped or at the deadline."""
-        if self._deadline is not None:
-            seconds = max(0.0, min(seconds, self._deadline - time.monotonic()))
-        self._event.wait(seconds)
-
-
 def prepare(settings: Settings, say: Say) -> str:
     """The broker's address (starting the local one if no cluster is configured) with the topics in place."""
     bootstrap = bootstrap_servers(settings, progress=say)
-    ensure_topics(bootstrap, settings.topics, progress=say)
+    try:
+        ensure_topics(bootstrap, settings.topics, progress=say)
+    except KafkaError as error:
+        raise kafka_unavailable(bootstrap, error) from error
     return bootstrap
+
+
+def kafka_unavailable(bootstrap: str, error: BaseException) -> Unavailable:
+    return Unavailable(f"Kafka at {bootstrap} is unreachable or refused: {one_line(error)}")
 
 
 def build_intake(
     settings: Settings, bootstrap: str, stored: threading.Event | None = None, group: str | None = None
 ) -> Intake:
-    return Intake(
-        settings,
-        build_desk(settings),
-        command_consumers(settings, bootstrap, group),
-        dead_letter_producer(settings, bootstrap),
-        build_parking_lot(settings),
-        on_stored=stored.set if stored else lambda: None,
-    )
+    desk = build_desk(settings)
+    try:
+        return Intake(
+            settings,
+            desk,
+            command_consumers(settings, bootstrap, group),
+            dead_letter_producer(settings, bootstrap),
+            build_parking_lot(settings),
+            on_stored=stored.set if stored else lambda: None,
+        )
+    except KafkaError as error:
+        desk.close()
+        raise kafka_unavailable(bootstrap, error) from error
 
 
 def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | None = None) -> Relay:
@@ -72,53 +63,54 @@ def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | No
     idle_ms = settings.idle_wait_ms * 20 if stored else settings.idle_wait_ms
     return Relay(
         build_desk(settings),
-        relay_producer(bootstrap, security_config(settings)),
+        lambda: relay_producer(bootstrap, security_config(settings)),
         settings.topics.events,
         settings.relay_name,
         settings.relay_page,
         idle_ms,
         wake=stored,
+        retry_policy=settings.retry_policy(),
+        store_label=describe_store(settings),
+        broker_label=f"Kafka at {bootstrap}",
     )
 
 
 def run_components(settings: Settings, names: list[str], stop: StopFlag, say: Say, report_every: float = 10.0) -> None:
-    """Run the named components ('intake', 'relay') in threads until `stop`, reporting progress."""
+    """Run the named components ('intake', 'relay') in threads until `stop`, restarting any that fails.
+
+    Raises `Unavailable` when the broker or the store cannot be reached at start, and `ComponentFailed` when a
+    component fails more often than the restart limit allows.
+    """
     bootstrap = prepare(settings, say)
     builders = {"intake": build_intake, "relay": build_relay}
     # Together in one process, the intake wakes the relay the moment it stored something.
     stored = threading.Event() if {"intake", "relay"} <= set(names) else None
-    components = {name: builders[name](settings, bootstrap, stored) for name in names}
-    threads = [
-        threading.Thread(target=_guarded, args=(name, component, stop), name=name, daemon=True)
-        for name, component in components.items()
-    ]
-    for thread in threads:
-        thread.start()
+    supervisor = Supervisor(
+        {name: _builder(builders[name], settings, bootstrap, stored) for name in names},
+        stop,
+        RestartLimit(settings.restart_limit, settings.restart_window_s),
+        say,
+    )
+    supervisor.start()
     say(f"running {', '.join(names)} against {bootstrap}; Ctrl-C stops")
-    while any(t.is_alive() for t in threads) and not stop():
-        stop.wait(report_every)
-        say(_progress(components))
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-    for component in components.values():
-        component.close()
-    say("stopped; " + _progress(components))
-
-
-def _guarded(name: str, component, stop: StopFlag) -> None:
     try:
-        component.run(stop=stop)
-    except Exception:
-        log.exception("%s stopped by an error", name)
-        stop.set()
+        supervisor.run(report=lambda: say(_progress(supervisor.components)), report_every=report_every)
+    finally:
+        say("stopped; " + _progress(supervisor.components))
+
+
+def _builder(build, settings: Settings, bootstrap: str, stored: threading.Event | None):
+    return lambda: build(settings, bootstrap, stored)
 
 
 def _progress(components: dict) -> str:
     parts = []
     if intake := components.get("intake"):
         s = intake.stats
-        parts.append(f"intake: {s.applied} applied, {s.unchanged} repeats, {s.refused} refused, {s.invalid} invalid")
+        parts.append(
+            f"intake: {s.applied} applied, {s.unchanged} repeats, {s.refused} refused, {s.invalid} invalid, "
+            f"{s.parked} parked to wait for a plan or opening, {s.released} released"
+        )
     if relay := components.get("relay"):
         parts.append(f"relay: {relay.stats.published} published, position {relay.stats.position}")
     return "; ".join(parts)

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.commands import DEFAULT_INSTANTS, InstantRange
+from infra.retry import RetryPolicy
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     postgres_user: str = "nettask"
     postgres_password: str = "nettask"
     postgres_schema: str = "public"
+    # Seconds to wait for a database connection (the library waits 30 s): an unreachable server is reported,
+    # not waited on for minutes. The library tries a failed call up to 10 times, each waiting this long.
+    postgres_connect_timeout_s: int = Field(default=3, ge=1)
     # Unset: the project's own local broker (infra/kafka) is used.
     kafka_bootstrap_servers: str | None = Field(default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     kafka_port: int = 19092
@@ -74,6 +78,15 @@ class Settings(BaseSettings):
     relay_page: int = Field(default=1000, ge=1)
     # How long an idle relay waits before it looks at the store again (ms): caps the latency it adds.
     idle_wait_ms: int = Field(default=5, ge=1)
+    # A store read or broker send that fails is tried this often in all, waiting first_delay, doubling up to
+    # max_delay, before the component gives up: rides out a restart of the database or the broker.
+    retry_attempts: int = Field(default=6, ge=1)
+    retry_first_delay_s: float = Field(default=0.5, gt=0)
+    retry_max_delay_s: float = Field(default=8.0, gt=0)
+    # `nettask run` rebuilds a failed component, but after more than this many restarts within the window it
+    # stops everything and exits non-zero, so that the service manager sees the failure.
+    restart_limit: int = Field(default=3, ge=0)
+    restart_window_s: float = Field(default=600.0, gt=0)
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> Settings:
@@ -119,6 +132,9 @@ class Settings(BaseSettings):
             f"host={self.postgres_host} port={self.postgres_port} dbname={self.postgres_dbname} "
             f"user={self.postgres_user} password={self.postgres_password}"
         )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_attempts, self.retry_first_delay_s, self.retry_max_delay_s)
 
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.var_dir / "events.sqlite"

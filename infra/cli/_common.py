@@ -13,6 +13,7 @@ import typer
 from domain.errors import DomainError
 from domain.policy import PolicyBook
 from infra.policy_files import load_policy
+from infra.retry import Unavailable
 from infra.settings import Settings
 
 PolicyOption = Annotated[
@@ -51,11 +52,11 @@ def fail(message: str) -> NoReturn:
 
 @contextmanager
 def refusals_reported() -> Iterator[None]:
-    """Turn the domain's refusals and unparsable input into `fail`: bad input never shows a traceback.
+    """Turn refusals, unparsable input and an unreachable store into `fail`: none of them shows a traceback.
 
     Usable as a decorator (`@refusals_reported()`) or a `with` block.
     """
     try:
         yield
-    except (DomainError, ValueError) as exc:
+    except (DomainError, ValueError, Unavailable) as exc:
         fail(str(exc))

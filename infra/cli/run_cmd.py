@@ -7,9 +7,13 @@ from typing import Annotated
 
 import typer
 
-from infra.kafka.broker import BrokerError
+from infra.cli._common import fail
+from infra.kafka.layout import BrokerError
+from infra.kafka.topics import TopicError
+from infra.retry import Unavailable
 from infra.runner import StopFlag, run_components
 from infra.settings import Settings
+from infra.supervisor import ComponentFailed
 
 MaxSeconds = Annotated[
     float | None, typer.Option("--max-seconds", help="Stop after this many seconds (default: until Ctrl-C).")
@@ -17,13 +21,17 @@ MaxSeconds = Annotated[
 
 
 def _run(names: list[str], max_seconds: float | None) -> None:
+    """Exit 0 when stopped (Ctrl-C, SIGTERM, --max-seconds); 1 with one `error:` line when a component can't go on."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The Kafka client logs every refused connection, several a second while a broker is away; the relay's
+    # retries and the supervisor say what failed, once per attempt, naming the broker.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     stop = StopFlag(max_seconds).install()
     try:
         run_components(Settings(), names, stop, say=lambda line: typer.echo(line, err=True))
-    except BrokerError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+    except (BrokerError, TopicError, Unavailable, ComponentFailed) as error:
+        # Only the first line: a broker that failed to start appends its log tail, which is in its log file too.
+        fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
 def run(max_seconds: MaxSeconds = None) -> None:

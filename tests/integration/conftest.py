@@ -13,6 +13,7 @@ import pytest
 
 from infra.kafka import broker, topics
 from infra.settings import Settings
+from tests.integration.private_services import PrivateKafka, PrivatePostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 # Its own state and ports, so a test run never touches the broker a developer runs on the default ports.
@@ -82,3 +83,24 @@ def _kafka_container() -> Iterator[str]:
 
     with KafkaContainer().with_kraft() as container:
         yield container.get_bootstrap_server()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the test's own, free to stop and start; removed afterwards."""
+    cluster = PrivatePostgres()
+    try:
+        yield cluster.create()
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator[PrivateKafka]:
+    """A Kafka broker of the test's own (not the shared test broker), free to stop and start; stopped afterwards."""
+    node = PrivateKafka(tmp_path / "private-kafka")
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()

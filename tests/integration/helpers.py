@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
 
+import orjson
 from eventsourcing.persistence import Notification
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -21,7 +23,7 @@ from domain import commands as c
 from domain import events
 from domain.desk import TicketDesk
 from infra.kafka import topics
-from infra.messages import MESSAGE_TYPE, command_headers, command_value, header
+from infra.messages import MESSAGE_ID, MESSAGE_TYPE, STREAM_VERSION, command_headers, command_value, header
 from infra.settings import Settings, TopicSettings
 from infra.store import build_desk
 from producers.client import CommandPublisher
@@ -264,3 +266,31 @@ def component_env(settings: Settings, bootstrap: str, var_dir: Path) -> dict[str
         "NETTASK_RELAY_NAME": settings.relay_name,
         "NETTASK_PARK_MAX_SECONDS": str(settings.park_max_seconds),
     }
+
+
+# --- what the relay must leave on the events topic ---------------------------------------------------------
+
+
+def event_id_of(state: bytes) -> str:
+    return orjson.loads(state)["event_id"]
+
+
+def assert_published_in_order(settings: Settings, bootstrap: str) -> int:
+    """Store ⊆ topic; per stream, repeats dropped, versions 1..n in topic order. Returns the repeats."""
+    stored_ids = {event_id_of(n.state) for n in stored_log(settings)}
+    records = read_all(bootstrap, settings.topics.events, topic_size(bootstrap, settings.topics.events), 60)
+    assert stored_ids <= {header(r.headers, MESSAGE_ID) for r in records}
+    by_stream: dict[bytes, list[int]] = defaultdict(list)
+    partitions: dict[bytes, set[int]] = defaultdict(set)
+    event_at: dict[tuple[bytes, int], str] = {}
+    for record in records:  # in offset order within each partition
+        version, event_id = int(header(record.headers, STREAM_VERSION)), header(record.headers, MESSAGE_ID)
+        partitions[record.key].add(record.partition)
+        # A repeat is the same event again, never another event at the same version.
+        assert event_at.setdefault((record.key, version), event_id) == event_id
+        if version not in by_stream[record.key]:
+            by_stream[record.key].append(version)
+    for key, versions in by_stream.items():
+        assert versions == list(range(1, len(versions) + 1)), key
+        assert len(partitions[key]) == 1, key
+    return len(records) - len({header(r.headers, MESSAGE_ID) for r in records})

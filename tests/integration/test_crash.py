@@ -13,27 +13,27 @@ import subprocess
 import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
-import orjson
 import pytest
 
 from domain import commands as c
 from domain.desk import TicketDesk
 from domain.policy import PolicyBook
-from infra.messages import MESSAGE_ID, STREAM_VERSION, header
+from infra.messages import MESSAGE_ID, header
 from infra.settings import Settings
 from infra.store import build_desk
 from producers.client import CommandPublisher
 from tests.integration.helpers import (
     T0,
+    assert_published_in_order,
     component_env,
     customer_reply,
     delete_pipeline_topics,
+    event_id_of,
     open_ticket,
     pipeline_settings,
     read_all,
@@ -202,7 +202,7 @@ class Watch:
         if size < len(stored):
             return False
         records = read_all(self.bootstrap, self.settings.topics.events, size, 30)
-        return {_event_id(n.state) for n in stored} <= {header(r.headers, MESSAGE_ID) for r in records}
+        return {event_id_of(n.state) for n in stored} <= {header(r.headers, MESSAGE_ID) for r in records}
 
     def close(self) -> None:
         self.desk.close()
@@ -289,10 +289,6 @@ def _publish_subscriptions(stream: Stream, watch: Watch, components: dict) -> No
     assert wait_until(lambda: watch.stored() >= CUSTOMERS, 60), _logs(components)
 
 
-def _event_id(state: bytes) -> str:
-    return orjson.loads(state)["event_id"]
-
-
 def assert_stored_exactly_once(settings: Settings, stream: Stream, expected: dict[UUID, list[UUID]]) -> None:
     """Every stream holds exactly the oracle's events, in order; every ticket saw exactly its commands."""
     desk = build_desk(settings)
@@ -307,27 +303,6 @@ def assert_stored_exactly_once(settings: Settings, stream: Stream, expected: dic
     finally:
         desk.close()
     assert len(stored_log(settings)) == sum(len(ids) for ids in expected.values())
-
-
-def assert_published_in_order(settings: Settings, bootstrap: str) -> int:
-    """Store ⊆ topic; per stream, repeats dropped, versions 1..n in topic order. Returns the repeats."""
-    stored_ids = {_event_id(n.state) for n in stored_log(settings)}
-    records = read_all(bootstrap, settings.topics.events, topic_size(bootstrap, settings.topics.events), 60)
-    assert stored_ids <= {header(r.headers, MESSAGE_ID) for r in records}
-    by_stream: dict[bytes, list[int]] = defaultdict(list)
-    partitions: dict[bytes, set[int]] = defaultdict(set)
-    event_at: dict[tuple[bytes, int], str] = {}
-    for record in records:  # in offset order within each partition
-        version, event_id = int(header(record.headers, STREAM_VERSION)), header(record.headers, MESSAGE_ID)
-        partitions[record.key].add(record.partition)
-        # A repeat is the same event again, never another event at the same version.
-        assert event_at.setdefault((record.key, version), event_id) == event_id
-        if version not in by_stream[record.key]:
-            by_stream[record.key].append(version)
-    for key, versions in by_stream.items():
-        assert versions == list(range(1, len(versions) + 1)), key
-        assert len(partitions[key]) == 1, key
-    return len(records) - len({header(r.headers, MESSAGE_ID) for r in records})
 
 
 def _logs(components: dict[str, Component]) -> str:
