@@ -7,11 +7,13 @@ across restarts, shared by every intake on the database) until the fact arrives 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import PersistenceError
 
 # Every intake asks "which of these tickets have commands waiting?" once per batch: chunks keep the SQL small.
 LOOKUP_CHUNK = 500
@@ -40,8 +42,16 @@ class ParkedCommand:
 class ParkingLot:
     """Parked commands in one table next to the events: SQLite or PostgreSQL, through a DB-API connection."""
 
-    def __init__(self, connect: Callable[[], Any], table: str = "nettask_parked_commands", postgres: bool = False):
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        table: str = "nettask_parked_commands",
+        postgres: bool = False,
+        errors: tuple[type[Exception], ...] = (sqlite3.Error,),
+    ):
+        """`errors`: what the driver raises when the database fails (sqlite3.Error, psycopg.Error)."""
         self._connect = connect
+        self.errors = errors
         self._connection: Any = None
         self.table = table
         self._mark = "%s" if postgres else "?"
@@ -126,27 +136,36 @@ class ParkingLot:
 
 
 class _Transaction:
-    """A cursor whose work commits on success and rolls back on error; a broken connection is dropped."""
+    """A cursor whose work commits on success and rolls back on error.
+
+    A database error comes out as the event store's PersistenceError, which the intake already rides out (it
+    retries the batch later); a connection that failed is dropped, and the next transaction connects anew.
+    """
 
     def __init__(self, lot: ParkingLot):
         self.lot = lot
 
     def __enter__(self):
-        self.cursor = self.lot.connection.cursor()
+        try:
+            self.cursor = self.lot.connection.cursor()
+        except self.lot.errors as error:
+            self.lot.close()
+            raise PersistenceError(f"parking lot unavailable: {error}") from error
         return self.cursor
 
     def __exit__(self, error_type, error, traceback) -> None:
-        connection = self.lot.connection
         try:
             if error_type is None:
-                connection.commit()
+                self.lot.connection.commit()
             else:
-                connection.rollback()
-        except Exception:
-            self.lot.close()
-            raise
+                self.lot.connection.rollback()
+        except self.lot.errors as failure:
+            error = error or failure
         finally:
             self.cursor.close()
+        if isinstance(error, self.lot.errors):
+            self.lot.close()
+            raise PersistenceError(f"parking lot unavailable: {error}") from error
 
 
 def _row(command: ParkedCommand) -> tuple:

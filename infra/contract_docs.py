@@ -72,12 +72,25 @@ For example, source `{EXAMPLE_SOURCE}` and reference `{EXAMPLE_REFERENCE}` give 
 `uuid.NewSHA1(namespace, []byte(name))`; JavaScript (uuid): `v5(name, namespace)`. `OpenTicket` may leave out
 `ticket_id`; if it is given, it must be the derived one. Every later command names the ticket by that id.
 
-**Times** (`occurred_at`, `effective_from`) are RFC 3339 instants *with* an offset, `2026-03-02T10:00:00+01:00` or
-`2026-03-02T09:00:00Z`; a time without one is refused. `occurred_at` is when the thing happened at your end:
-the engine never reads a clock, so deadlines are computed from it.
+**Times** (`occurred_at`, `effective_from`) are RFC 3339 instants *with* an offset, as JSON strings:
+`2026-03-02T10:00:00+01:00` or `2026-03-02T09:00:00Z`. A time without an offset, a Unix number or a numeric
+string is refused, and so is an instant outside the range the operator accepts (by default 2000-01-01 to
+2100-01-01 UTC). `occurred_at` is when the thing happened at your end: the engine never reads a clock, so
+deadlines are computed from it.
 
 **`command_id`** is a UUID you choose once per command (a random UUIDv4) and keep when you retry. A command id
-the engine has seen before changes nothing, so publishing the same command twice is safe. Publish with
+the engine has seen before changes nothing, so publishing the same command twice is safe; the same id on a
+*different* command is refused as `conflicting-repeat`.
+
+**`source`** names the publishing system. It is required on `OpenTicket` and optional elsewhere, except that
+`RecordSlaBreach` and `FlagSlaAtRisk` (sent by the engine's own watchdog) are accepted only from the sources the
+support policy names for them (shipped: `nettask-watchdog`); from any other source they are refused as
+`forbidden`.
+
+**Order across partitions.** A customer's plans travel keyed by customer, their tickets keyed by ticket, so an
+`OpenTicket` may reach the engine before the plan it needs, and a ticket's later commands before its opening.
+Such commands wait (durably, in the order you sent them) for the plan or the opening, by default up to 5
+minutes, and are refused only then. Publish with
 `acks=all` and an idempotent producer. Use the murmur2 partitioner of the Java client (kafka-python's default;
 in librdkafka-based clients set `partitioner=murmur2_random`), so one ticket's commands share a partition
 whichever client sent them. Python services can use `producers.client.CommandPublisher`, which does all of this
@@ -90,8 +103,9 @@ def _readme_dlq(topics: TopicSettings) -> str:
     return f"""## When a command is not applied
 
 A message on `{topics.commands}` that is not a valid command (not JSON, an unknown `type`, a missing or unknown
-field, a time without offset, a key that is not the ticket id, ...) or that the engine refuses (a command the
-ticket's state does not allow) is copied to `{topics.commands_dlq}`: the same key and value, byte for byte (a
+field, a time without offset, a key that is not the ticket id, a record the Kafka client cannot decode, ...) or
+that the engine refuses (a command the ticket's state does not allow, a forbidden source, a reused command id)
+is copied to `{topics.commands_dlq}`: the same key and value, byte for byte (a
 value over 256 KiB is cut to that length), its headers kept, and these added:
 
 | header | value |

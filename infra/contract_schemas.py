@@ -129,12 +129,22 @@ def event_header_fields() -> dict[str, tuple[str, Json]]:
     }
 
 
+DEAD_LETTER_KINDS = (
+    "empty", "oversized", "invalid-json", "unknown-type", "schema", "wrong-key", "invalid", "unreadable",
+    "refused", "forbidden", "conflicting-repeat",
+)  # fmt: skip
+
+
 def dead_letter_header_fields() -> dict[str, tuple[str, Json]]:
     return {
         messages.DLQ_KIND: (
-            "what went wrong: `empty`, `oversized`, `invalid-json`, `unknown-type`, `schema`, `wrong-key` (an "
-            "invalid message), or `refused` (a valid command the engine refused)",
-            {"enum": ["empty", "oversized", "invalid-json", "unknown-type", "schema", "wrong-key", "refused"]},
+            "what went wrong: `empty`, `oversized` (the value, or the compressed batch it came in, is too large), "
+            "`invalid-json`, `unknown-type`, `schema`, `wrong-key`, `invalid` (unreadable as a command for another "
+            "reason), `unreadable` (the Kafka record itself could not be decoded; the dead letter then has no "
+            "value); or, for a valid command: `refused` (the ticket's state or the policy does not allow it, or "
+            "the plan or opening it needs did not arrive in time), `forbidden` (its source may not send this "
+            "type), `conflicting-repeat` (its command id was used before for a different command)",
+            {"enum": list(DEAD_LETTER_KINDS)},
         ),
         messages.DLQ_REASON: ("why, on one line: `field.path: message; ...` for an invalid command", {}),
         messages.DLQ_SOURCE: ("where the message was read from: `topic/partition/offset`", {}),

@@ -17,7 +17,8 @@ def build_parking_lot(settings: Settings) -> ParkingLot:
     if settings.store == "postgres":
         dsn = settings.postgres_dsn()
         table = f"{settings.postgres_schema}.nettask_parked_commands"
-        return ParkingLot(lambda: psycopg.connect(dsn, connect_timeout=POSTGRES_CONNECT_TIMEOUT_S), table, True)
+        connect = lambda: psycopg.connect(dsn, connect_timeout=POSTGRES_CONNECT_TIMEOUT_S)  # noqa: E731
+        return ParkingLot(connect, table, postgres=True, errors=(psycopg.Error,))
     path = str(settings.sqlite_file())
     # Waits for the event store's writer rather than failing at once: both write the same file.
     return ParkingLot(lambda: sqlite3.connect(path, timeout=10, check_same_thread=False))

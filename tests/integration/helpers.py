@@ -42,7 +42,9 @@ PARK_SECONDS = 1.0
 # --- settings: random topics (created on the broker), groups and relay name per test ---------------------
 
 
-def pipeline_settings(base_settings: Settings, bootstrap: str, partitions: int = 3) -> Settings:
+def pipeline_settings(
+    base_settings: Settings, bootstrap: str, partitions: int = 3, security: dict | None = None
+) -> Settings:
     """`base_settings` (its store) with random topics created on the broker, and a random group and relay name."""
     suffix = uuid.uuid4().hex[:12]
     prefix = f"test.{suffix}"
@@ -50,7 +52,7 @@ def pipeline_settings(base_settings: Settings, bootstrap: str, partitions: int =
         commands=f"{prefix}.commands", commands_dlq=f"{prefix}.commands.dlq", events=f"{prefix}.events",
         sla_alerts=f"{prefix}.sla-alerts", partitions=partitions, replication_factor=1,
     )  # fmt: skip
-    topics.ensure_topics(bootstrap, topic_settings, progress=lambda _line: None)
+    topics.ensure_topics(bootstrap, topic_settings, progress=lambda _line: None, security=security)
     return base_settings.model_copy(
         update={
             "topics": topic_settings,

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from kafka.structs import TopicPartition
 
+from consumers import intake as intake_module
 from consumers import records
 from consumers.intake import Intake
 from consumers.parking import ParkingLot
@@ -211,3 +212,22 @@ def test_refusals_keep_their_kind_on_the_dead_letter_topic(pipeline):
 
     assert kinds(producer) == ["conflicting-repeat", "forbidden"]
     assert ev.SlaBreached.__name__ not in events_of(intake, opening.ticket_id)
+
+
+def test_a_parking_lot_database_that_fails_makes_the_intake_retry_the_batch_not_crash(monkeypatch):
+    monkeypatch.setattr(intake_module, "STORE_RETRY_SECONDS", 0.0)
+    consumer, producer = FakeConsumer(), FakeProducer()
+
+    lot = ParkingLot(lambda: sqlite3.connect(":memory:"))
+    lot.close()  # the database went away after the start
+
+    def unreachable():
+        raise sqlite3.OperationalError("unable to open database file")
+
+    lot._connect = unreachable
+    intake = Intake(Settings(), new_desk(), lambda: consumer, producer, lot)
+    consumer.give(subscribe(unique("cust"), "standard"))
+
+    assert intake.process_once() == 0
+    assert consumer.seeks == [(PARTITION, 0)]
+    assert producer.sent == []
