@@ -66,7 +66,9 @@ def install(max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES) -> None:
     _installed = True
 
 
-def _too_large(size: int | str) -> BatchTooLarge:
+def _too_large(size: int | None = None) -> BatchTooLarge:
+    if size is None:
+        return BatchTooLarge(f"the compressed batch inflates to more than the {_limit} bytes allowed")
     return BatchTooLarge(f"the compressed batch inflates to {size} bytes, more than the {_limit} allowed")
 
 
@@ -79,7 +81,7 @@ def _gzip_decode(payload) -> bytes:
         while data and not inflater.eof:
             out += inflater.decompress(data, _limit + 1 - len(out))
             if len(out) > _limit:
-                raise _too_large(f"more than {_limit}")
+                raise _too_large()
             data = inflater.unconsumed_tail
             if not data and not inflater.eof:
                 raise ValueError("the gzip data ends early")
@@ -124,7 +126,7 @@ def _lz4_decode(payload) -> bytes:
     inflater = codecs.lz4.LZ4FrameDecompressor()
     out = inflater.decompress(bytes(payload), max_length=_limit + 1)
     if len(out) > _limit:
-        raise _too_large(f"more than {_limit}")
+        raise _too_large()
     if not inflater.eof:
         raise ValueError("the lz4 frame ends early")
     return out
@@ -136,5 +138,5 @@ def _zstd_decode(payload) -> bytes:
     with codecs.zstd.ZstdDecompressor().stream_reader(io.BytesIO(bytes(payload)), read_across_frames=True) as reader:
         out = reader.read(_limit + 1)
     if len(out) > _limit:
-        raise _too_large(f"more than {_limit}")
+        raise _too_large()
     return out
