@@ -168,8 +168,9 @@ class Intake:
         """Dead-letter what is known of a record kafka-python cannot unpack, and go on after it."""
         tp, offset = unreadable.partition, unreadable.offset
         log.error("skipping unreadable record %s", unreadable)
-        self.dead_letters.send([DeadLetter(Record(tp.topic, tp.partition, offset, None, None), unreadable.kind,
-                                           unreadable.reason)])  # fmt: skip
+        letter = DeadLetter(Record(tp.topic, tp.partition, offset, None, None), unreadable.kind, unreadable.reason)
+        self.dead_letters.send([letter])
+        self.stats.count([], [letter])
         self.consumer.seek(tp, offset + 1)
         self.handled[tp] = OffsetAndMetadata(offset + 1, "", -1)
 
