@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,20 +14,18 @@ from domain.desk import TicketDesk
 from infra.messages import DLQ_KIND, header
 from infra.policy_files import load_policy
 from infra.store import build_desk
-from tests.integration.helpers import component_env, delete_pipeline_topics, pipeline_settings, read_all, topic_size
+from tests.integration.helpers import (
+    component_env,
+    delete_pipeline_topics,
+    pipeline_settings,
+    read_all,
+    topic_size,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "march-2026.jsonl"
 NETTASK = str(Path(sys.executable).with_name("nettask"))
-
-
-def wait_until(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
 
 
 def nettask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -203,6 +203,16 @@ def event_of(record: ConsumerRecord) -> events.DomainEvent:
 # --- running the components in bounded loops --------------------------------------------------------------
 
 
+def wait_until(condition: Callable[[], bool], seconds: float, every: float = 0.2) -> bool:
+    """Whether `condition()` came true within `seconds`, looked at every `every` seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()
+
+
 def drain(intake: Intake, until: Callable[[], bool], max_seconds: float = 60.0, max_polls: int = 10_000) -> IntakeStats:
     """Call `intake.process_once()` until `until()` holds; fails after `max_seconds` or `max_polls` polls."""
     deadline = time.monotonic() + max_seconds

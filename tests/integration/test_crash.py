@@ -42,6 +42,7 @@ from tests.integration.helpers import (
     subscribe,
     topic_size,
     unique,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -160,15 +161,6 @@ def publish_slowly(bootstrap: str, topic: str, commands: list[c.Command], rng: r
 
 
 # --- waiting, bounded -------------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, every: float = 0.25) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return condition()
 
 
 class Watch:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -24,6 +22,7 @@ from tests.integration.helpers import (
     subscribe,
     topic_size,
     unique,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -64,15 +63,6 @@ class RelayThread:
         self.thread.join(60)
         assert not self.thread.is_alive(), "the relay did not stop"
         self.relay.close()
-
-
-def wait_until(condition: Callable[[], bool], seconds: float, every: float = 0.2) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return condition()
 
 
 def retry_lines(caplog: pytest.LogCaptureFixture, what: str) -> list[str]:

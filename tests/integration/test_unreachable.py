@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from typer.testing import CliRunner
 
 from infra.cli import app
 from infra.settings import Settings
-from tests.integration.helpers import component_env, delete_pipeline_topics, pipeline_settings
+from tests.integration.helpers import component_env, delete_pipeline_topics, pipeline_settings, wait_until
 from tests.integration.private_services import free_port
 
 pytestmark = [pytest.mark.kafka]
@@ -94,7 +93,7 @@ def test_run_restarts_the_relay_then_gives_up_naming_it_when_postgres_stays_away
     with log_path.open("w") as log:
         process = subprocess.Popen([str(NETTASK), "run"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
-        assert wait_for(lambda: "running intake, relay against" in log_path.read_text(), 60), log_path.read_text()
+        assert wait_until(lambda: "running intake, relay against" in log_path.read_text(), 60), log_path.read_text()
         private_postgres.stop()
         returncode = process.wait(timeout=EXIT_WITHIN_S)
     finally:
@@ -119,7 +118,7 @@ def test_run_stopped_by_sigterm_exits_0(sqlite_settings, kafka_bootstrap, tmp_pa
         process = subprocess.Popen([str(NETTASK), "run"], env=component_env(settings, kafka_bootstrap, tmp_path),
                                    cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        assert wait_for(lambda: "running intake, relay against" in log_path.read_text(), 60), log_path.read_text()
+        assert wait_until(lambda: "running intake, relay against" in log_path.read_text(), 60), log_path.read_text()
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=EXIT_WITHIN_S)
     finally:
@@ -129,12 +128,3 @@ def test_run_stopped_by_sigterm_exits_0(sqlite_settings, kafka_bootstrap, tmp_pa
         delete_pipeline_topics(kafka_bootstrap, settings)
     assert returncode == 0, log_path.read_text()
     assert "stopped; intake:" in log_path.read_text()
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
