@@ -281,9 +281,10 @@ def _watched_metric(decision: Decision, name: str) -> Metric | None:
 def _(command: cmd.RecordSlaBreach, decision: Decision) -> None:
     # Breaches already due were recorded by notice_breaches(); what is left is either not open or not due.
     metric = _watched_metric(decision, command.metric)
-    if metric is not None and metric.due_at is not None and metric.due_at > decision.at:
+    if metric is not None and metric.due_at is not None and metric.due_at >= decision.at:
         raise IllegalTransition(
-            f"{command.metric} of ticket {decision.ticket.id} is not due until {metric.due_at.isoformat()}"
+            f"{command.metric} of ticket {decision.ticket.id} is due at {metric.due_at.isoformat()} "
+            "and breaches only after that"
         )
 
 

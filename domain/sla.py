@@ -115,5 +115,8 @@ def stop(metric: Metric, at: datetime, state: MetricState) -> Metric:
 
 
 def is_overdue(metric: Metric, at: datetime) -> bool:
-    """The metric is open and its due time is not after `at`: it has breached (paused ones only if due before)."""
-    return metric.is_open and metric.due_at is not None and metric.due_at <= at
+    """The metric is open and `at` is past its due time: it has breached (paused ones only if due before).
+
+    "Within 2 h" includes the due instant: a reply exactly at the due time meets the target.
+    """
+    return metric.is_open and metric.due_at is not None and metric.due_at < at

@@ -25,7 +25,7 @@ def due_commands(ticket: Ticket, now: datetime) -> list[RecordSlaBreach | FlagSl
     for metric in ticket.metrics.values():
         if metric.state is not MetricState.RUNNING:
             continue
-        if metric.due_at is not None and metric.due_at <= now:
+        if metric.due_at is not None and metric.due_at < now:  # due at `now` itself is still in time
             found.append(_command(RecordSlaBreach, ticket, metric.name, now))
         elif metric.at_risk_at is not None and metric.at_risk_at <= now and not metric.at_risk_flagged:
             found.append(_command(FlagSlaAtRisk, ticket, metric.name, now))
