@@ -142,6 +142,11 @@ def dead_letter_header_fields() -> dict[str, tuple[str, Json]]:
             "only when the value was cut to 256 KiB to fit the dead-letter topic: the original length in bytes",
             COUNT_TEXT,
         ),
+        messages.DLQ_ORIGINAL_HEADER_BYTES: (
+            "only when the original headers passed 256 KiB and only those that fit were kept: their total length in "
+            "bytes",
+            COUNT_TEXT,
+        ),
         messages.DLQ_AT: ("when it was dead-lettered: an ISO 8601 instant with offset", {"format": "date-time"}),
     }
 
