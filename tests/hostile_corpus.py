@@ -92,18 +92,26 @@ FIELD_KINDS = {
 
 def templates(customer: str) -> list[c.Command]:
     """One valid command of every type; follow-ups name tickets never opened, so none touches a real ticket."""
-    common = {"command_id": uuid4(), "occurred_at": T0, "actor": "agent.hostile"}
-    ticket = {**common, "ticket_id": uuid4()}
-    watchdog = {**ticket, "source": "nettask-watchdog", "metric": "first_response"}
+
+    # Each its own command id and ticket: commands parked under one command id would be taken for redeliveries.
+    def common() -> dict:
+        return {"command_id": uuid4(), "occurred_at": T0, "actor": "agent.hostile"}
+
+    def ticket() -> dict:
+        return {**common(), "ticket_id": uuid4()}
+
+    def watchdog() -> dict:
+        return {**ticket(), "source": "nettask-watchdog", "metric": "first_response"}
+
     return [
-        c.OpenTicket(**common, source="portal", reference=f"HOSTILE-{uuid4().hex[:8]}", customer_id=customer,
+        c.OpenTicket(**common(), source="portal", reference=f"HOSTILE-{uuid4().hex[:8]}", customer_id=customer,
                      department="trouble", severity="C", language="en", subject="template"),
-        c.EscalateTicket(**ticket, to_severity="B"), c.ChangeSeverity(**ticket, to_severity="C", reason="r"),
-        c.RecordResponse(**ticket), c.RecordCustomerReply(**ticket), c.AwaitCustomer(**ticket, reason="r"),
-        c.ResumeTicket(**ticket), c.RequestCallback(**ticket, note="n"), c.CompleteCallback(**ticket),
-        c.ResolveTicket(**ticket, resolution="r"), c.ReopenTicket(**ticket, reason="r"), c.CloseTicket(**ticket),
-        c.WithdrawTicket(**ticket, reason="r"), c.RecordSlaBreach(**watchdog), c.FlagSlaAtRisk(**watchdog),
-        c.SubscribePlan(**common, customer_id=f"cust-hostile-{uuid4().hex[:6]}", plan="standard",
+        c.EscalateTicket(**ticket(), to_severity="B"), c.ChangeSeverity(**ticket(), to_severity="C", reason="r"),
+        c.RecordResponse(**ticket()), c.RecordCustomerReply(**ticket()), c.AwaitCustomer(**ticket(), reason="r"),
+        c.ResumeTicket(**ticket()), c.RequestCallback(**ticket(), note="n"), c.CompleteCallback(**ticket()),
+        c.ResolveTicket(**ticket(), resolution="r"), c.ReopenTicket(**ticket(), reason="r"), c.CloseTicket(**ticket()),
+        c.WithdrawTicket(**ticket(), reason="r"), c.RecordSlaBreach(**watchdog()), c.FlagSlaAtRisk(**watchdog()),
+        c.SubscribePlan(**common(), customer_id=f"cust-hostile-{uuid4().hex[:6]}", plan="standard",
                         effective_from=T0),
     ]  # fmt: skip
 
