@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers.records import DeadLetter
-from infra.messages import DLQ_ORIGINAL_BYTES, Headers, dead_letter_headers
+from infra.messages import DLQ_ORIGINAL_BYTES, DLQ_ORIGINAL_HEADER_BYTES, Headers, dead_letter_headers
 
 log = logging.getLogger(__name__)
 # Far more than any command may have, far less than the broker's 1 MiB message limit.
 MAX_DEAD_LETTER_VALUE = 256 * 1024
+# The original headers a dead letter keeps: headers count towards the broker's limit as much as the value does.
+MAX_DEAD_LETTER_HEADERS = 256 * 1024
 
 
 class DeadLetters:
@@ -33,7 +35,8 @@ class DeadLetters:
 
     def _send(self, letter: DeadLetter, now: datetime):
         record = letter.record
-        headers = dead_letter_headers(record.headers or [], letter.kind, letter.reason, letter.source, now)
+        original = _fitting_headers(record.headers or [])
+        headers = dead_letter_headers(original, letter.kind, letter.reason, letter.source, now)
         value, headers = _fitting(record.value, headers)
         # kafka-python refuses to send neither key nor value (other clients may publish one): an empty key.
         key = b"" if record.key is None and value is None else record.key
@@ -54,3 +57,22 @@ def _fitting(value: bytes | None, headers: Headers) -> tuple[bytes | None, Heade
     if value is None or len(value) <= MAX_DEAD_LETTER_VALUE:
         return value, headers
     return value[:MAX_DEAD_LETTER_VALUE], [*headers, (DLQ_ORIGINAL_BYTES, str(len(value)).encode())]
+
+
+def _fitting_headers(headers) -> Headers:
+    """The original headers, in order, as far as they fit a dead letter; then how many bytes they had in all.
+
+    A record near the broker's limit through its headers (a small value, so never `oversized`) would not fit
+    once the dlq headers are added: the send would fail on every restart and wedge the intake on that record.
+    Null header values (other clients send them) go as empty ones: kafka-python's producer takes bytes only.
+    """
+    kept, size, total = [], 0, 0
+    for name, value in headers:
+        length = len(name.encode("utf-8", "replace")) + len(value or b"")
+        total += length
+        if size + length <= MAX_DEAD_LETTER_HEADERS:
+            kept.append((name, value if value is not None else b""))
+            size += length
+    if total > size:
+        kept.append((DLQ_ORIGINAL_HEADER_BYTES, str(total).encode()))
+    return kept

@@ -129,6 +129,8 @@ def event_header_fields() -> dict[str, tuple[str, Json]]:
     }
 
 
+# Only on some dead letters: those cut to fit the dead-letter topic.
+OPTIONAL_HEADERS = frozenset({messages.DLQ_ORIGINAL_BYTES, messages.DLQ_ORIGINAL_HEADER_BYTES})
 DEAD_LETTER_KINDS = (
     "empty", "oversized", "invalid-json", "unknown-type", "schema", "wrong-key", "invalid", "unreadable",
     "refused", "forbidden", "conflicting-repeat",
@@ -152,6 +154,11 @@ def dead_letter_header_fields() -> dict[str, tuple[str, Json]]:
             "only when the value was cut to 256 KiB to fit the dead-letter topic: the original length in bytes",
             COUNT_TEXT,
         ),
+        messages.DLQ_ORIGINAL_HEADER_BYTES: (
+            "only when the original headers passed 256 KiB and only those that fit were kept: their total length in "
+            "bytes",
+            COUNT_TEXT,
+        ),
         messages.DLQ_AT: ("when it was dead-lettered: an ISO 8601 instant with offset", {"format": "date-time"}),
     }
 
@@ -164,7 +171,7 @@ def _headers_schema(title: str, fields: dict[str, tuple[str, Json]], *, more_all
             name: {"type": "string", "description": text[0].upper() + text[1:] + ".", **extra}
             for name, (text, extra) in fields.items()
         },
-        "required": list(fields),
+        "required": [name for name in fields if name not in OPTIONAL_HEADERS],
         "additionalProperties": more_allowed,
     }
 

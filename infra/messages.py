@@ -23,6 +23,8 @@ DLQ_SOURCE = "dlq-source"
 DLQ_AT = "dlq-at"
 # Only on a dead letter whose value was cut to fit: the original's length in bytes.
 DLQ_ORIGINAL_BYTES = "dlq-original-bytes"
+# Only on a dead letter that kept only some of the original's headers: their length in all, in bytes.
+DLQ_ORIGINAL_HEADER_BYTES = "dlq-original-header-bytes"
 
 Headers = list[tuple[str, bytes]]
 

@@ -19,6 +19,7 @@ import kafka.codec as codecs
 from kafka.consumer.fetcher import Fetcher
 from kafka.errors import KafkaError
 from kafka.record import default_records
+from kafka.record.util import decode_varint
 from kafka.structs import TopicPartition
 
 # A record batch may inflate to at most this much; the intake sets it from its settings.
@@ -53,17 +54,75 @@ def install(max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES) -> None:
     default_records.snappy_decode = _snappy_decode
     default_records.lz4_decode = _lz4_decode if codecs.lz4 else None
     default_records.zstd_decode = _zstd_decode
+    default_records.DefaultRecordBatch._read_msg = _read_or_mark(default_records.DefaultRecordBatch._read_msg)
     original = Fetcher.PartitionRecords._unpack_records
 
     def unpack_or_name_the_record(self, tp, records, key_deserializer, value_deserializer):
         try:
-            yield from original(self, tp, records, key_deserializer, value_deserializer)
+            for record in original(self, tp, records, key_deserializer, value_deserializer):
+                if not isinstance(record.headers, _Unreadable):
+                    yield record
+                elif record.offset >= self.fetch_offset:
+                    # Back to the failed record, as for any other failure: once the consumer seeks past it, the
+                    # fetcher sees these records are not next in line and drops them (else it spins on them).
+                    self.next_fetch_offset = record.offset
+                    raise UnreadableRecord(tp, record.offset, record.headers.cause)
+                # else: before the fetch position, so set aside already; the batch's later records follow.
+        except UnreadableRecord:
+            raise
         except Exception as error:
             # Everything before this record was handed out, so the failed one is the next to fetch.
             raise UnreadableRecord(tp, self.next_fetch_offset, error) from error
 
     Fetcher.PartitionRecords._unpack_records = unpack_or_name_the_record
     _installed = True
+
+
+class _Unreadable(list):
+    """The (empty) headers of a record that could not be read: marks it and keeps the cause."""
+
+    def __init__(self, cause: Exception):
+        super().__init__()
+        self.cause = cause
+
+
+def _read_or_mark(read_msg):
+    """A record whose frame is sound but whose content is not (a header key that is not UTF-8) becomes a marked,
+    empty record, and reading goes on after it.
+
+    Raising instead would end the batch there: a fetch from a later offset reads the batch from its start again,
+    fails on the same record, and the records after it, valid ones too, could never be reached.
+    """
+
+    def read(batch):
+        start = batch._pos
+        try:
+            return read_msg(batch)
+        except Exception as error:
+            return _marked(batch, start, error)
+
+    return read
+
+
+def _marked(batch, start: int, error: Exception):
+    """The record at `start` as an empty record with its offset and the error; the error itself if even the
+    record's length and offset cannot be read."""
+    buffer = batch._buffer
+    try:
+        length, pos = decode_varint(buffer, start)
+        end = pos + length
+        _, pos = decode_varint(buffer, pos)  # attributes
+        _, pos = decode_varint(buffer, pos)  # timestamp delta
+        offset_delta, pos = decode_varint(buffer, pos)
+    except Exception:
+        raise error from None
+    if length <= 0 or end > len(buffer) or pos > end:
+        raise error
+    batch._pos = end
+    return default_records.DefaultRecord(
+        length, batch.base_offset + offset_delta, batch.first_timestamp, batch.timestamp_type, None, None,
+        _Unreadable(error),
+    )  # fmt: skip
 
 
 def _too_large(size: int | None = None) -> BatchTooLarge:
