@@ -66,20 +66,24 @@ class ParkingLot:
 
     def create_table(self) -> None:
         self._run(
-            f"CREATE TABLE IF NOT EXISTS {self.table} (command_id TEXT PRIMARY KEY, stream_id TEXT NOT NULL, "
+            # Keyed by the record, not the command id: two records reusing one id must both wait, and both
+            # be decided (the second then as a repeat or a conflicting one), not one of them silently dropped.
+            f"CREATE TABLE IF NOT EXISTS {self.table} (command_id TEXT NOT NULL, stream_id TEXT NOT NULL, "
             f"parked_at DOUBLE PRECISION NOT NULL, reason TEXT NOT NULL, record_topic TEXT NOT NULL, "
             f"record_partition INTEGER NOT NULL, record_offset BIGINT NOT NULL, record_key {self._blob}, "
-            f"record_value {self._blob} NOT NULL, record_headers TEXT NOT NULL)",
+            f"record_value {self._blob} NOT NULL, record_headers TEXT NOT NULL, "
+            f"PRIMARY KEY (record_topic, record_partition, record_offset))",
             f"CREATE INDEX IF NOT EXISTS {self.table.replace('.', '_')}_stream ON {self.table} (stream_id)",
         )
 
     def park(self, commands: Sequence[ParkedCommand]) -> None:
-        """Add commands; one already parked (a redelivery) stays as it was, with its first parking time."""
+        """Add commands; a record already parked (a redelivery) stays as it was, with its first parking time."""
         if not commands:
             return
         marks = ", ".join([self._mark] * 10)
         self._many(
-            f"INSERT INTO {self.table} VALUES ({marks}) ON CONFLICT (command_id) DO NOTHING",
+            f"INSERT INTO {self.table} VALUES ({marks}) "
+            f"ON CONFLICT (record_topic, record_partition, record_offset) DO NOTHING",
             [_row(command) for command in commands],
         )
 
@@ -107,10 +111,11 @@ class ParkingLot:
         )
         return [_parked(row) for row in rows]
 
-    def remove(self, command_ids: Iterable[str]) -> None:
-        ids = [(command_id,) for command_id in command_ids]
-        if ids:
-            self._many(f"DELETE FROM {self.table} WHERE command_id = {self._mark}", ids)
+    def remove(self, commands: Iterable[ParkedCommand]) -> None:
+        sources = [(c.topic, c.partition, c.offset) for c in commands]
+        if sources:
+            where = f"record_topic = {self._mark} AND record_partition = {self._mark} AND record_offset = {self._mark}"
+            self._many(f"DELETE FROM {self.table} WHERE {where}", sources)
 
     def close(self) -> None:
         if self._connection is not None:

@@ -87,7 +87,7 @@ class Waiting:
         for waiting, outcome in zip(parked, outcomes, strict=True):
             if outcome.kind == MissingFact.kind and now - waiting.parked_at < self.max_seconds:
                 continue
-            gone.append(waiting.command_id)
+            gone.append(waiting)
             if outcome.refused:
                 letters.append(_refusal(waiting, outcome, now))
             else:

@@ -231,3 +231,21 @@ def test_a_parking_lot_database_that_fails_makes_the_intake_retry_the_batch_not_
     assert intake.process_once() == 0
     assert consumer.seeks == [(PARTITION, 0)]
     assert producer.sent == []
+
+
+def test_two_waiting_records_that_reuse_one_command_id_are_both_decided_none_lost(pipeline):
+    intake, consumer, producer = pipeline
+    customer = unique("cust")
+    opening = open_ticket(customer, "2026-03-02T10:00+01:00")
+    reply = respond(opening.ticket_id, "2026-03-02T10:30+01:00")
+    reused = escalate(opening.ticket_id, "2026-03-02T10:40+01:00", to="B", command_id=reply.command_id)
+    consumer.give(opening, reply, reused)
+    step(intake)
+    assert intake.waiting.lot.count() == 3
+
+    consumer.give(subscribe(customer, "standard"))
+    step(intake)
+
+    assert events_of(intake, opening.ticket_id) == ["Opened", "Responded"]
+    assert kinds(producer) == ["conflicting-repeat"]
+    assert producer.sent[0]["value"] == command_value(reused)
