@@ -19,11 +19,10 @@ from consumers.waiting import Waiting
 from domain.commands import Command
 from domain.desk import Outcome, TicketDesk
 from infra.kafka.guard import UnreadableRecord
+from infra.retry import Unavailable, one_line
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
-# The store is down or locked: retry the same poll batch after this pause rather than dead-letter it.
-STORE_RETRY_SECONDS = 1.0
 # An intake without partitions for this long is stuck in kafka-python 3.0.12's rejoin race (see _IdleWatch)
 # or over-provisioned; either way a new consumer joins the group afresh.
 NO_PARTITIONS_REJOIN_S = 60.0
@@ -84,6 +83,8 @@ class Intake:
         self.handled: dict[TopicPartition, OffsetAndMetadata] = {}
         self.stats = IntakeStats()
         self.idle = _IdleWatch()
+        self.retries = settings.retry_policy()
+        self.store_failures = 0
 
     def __enter__(self) -> Intake:
         return self
@@ -143,6 +144,7 @@ class Intake:
             self.stats.released += len(outcomes) + len(letters)
 
     def _finish(self, batch: dict, outcomes: list[Outcome], letters: list[DeadLetter]) -> None:
+        self.store_failures = 0
         self.dead_letters.send(letters)
         self._stored(outcomes)
         # Asynchronous: a commit that never lands only means a redelivery, which command ids make harmless.
@@ -194,11 +196,21 @@ class Intake:
             return Outcome(command, "refused", reason=f"internal error: {error!r}", kind="refused")
 
     def _retry_later(self, batch: dict, error: Exception) -> None:
-        """Rewind to the batch's first offsets: nothing of it was stored, so nothing is lost."""
-        log.error("event store unavailable, retrying in %.1f s: %s", STORE_RETRY_SECONDS, error)
+        """Rewind to the batch's first offsets and wait: nothing of it was stored, so nothing is lost.
+
+        After the retry policy's attempts in a row the intake gives up with Unavailable: `nettask run` then
+        restarts it, up to its limit, and a service manager hears of an outage that does not pass.
+        """
+        self.store_failures += 1
         for partition, records in batch.items():
             self.consumer.seek(partition, records[0].offset)
-        time.sleep(STORE_RETRY_SECONDS)
+        if self.store_failures >= self.retries.attempts:
+            raise Unavailable(f"the event store failed {self.store_failures} times in a row, giving up; "
+                              f"last error: {one_line(error)}") from error  # fmt: skip
+        delay = self.retries.delay(self.store_failures)
+        log.warning("event store unavailable (attempt %d of %d), trying the batch again in %.1f s: %s",
+                    self.store_failures, self.retries.attempts, delay, one_line(error))  # fmt: skip
+        time.sleep(delay)
 
     def _rejoin(self) -> None:
         """Leave the group and join again with a new consumer; what was handled is committed first."""

@@ -9,7 +9,6 @@ import orjson
 import pytest
 from kafka.structs import TopicPartition
 
-from consumers import intake as intake_module
 from consumers import records
 from consumers.intake import Intake
 from consumers.parking import ParkingLot
@@ -17,6 +16,7 @@ from domain import commands as cmd
 from domain import events as ev
 from infra.kafka.guard import BatchTooLarge, UnreadableRecord
 from infra.messages import DLQ_KIND, DLQ_REASON, DLQ_SOURCE, command_headers, command_value, header
+from infra.retry import Unavailable
 from infra.settings import Settings
 from tests.unit.builders import escalate, new_desk, open_ticket, respond, subscribe, unique
 
@@ -214,8 +214,7 @@ def test_refusals_keep_their_kind_on_the_dead_letter_topic(pipeline):
     assert ev.SlaBreached.__name__ not in events_of(intake, opening.ticket_id)
 
 
-def test_a_parking_lot_database_that_fails_makes_the_intake_retry_the_batch_not_crash(monkeypatch):
-    monkeypatch.setattr(intake_module, "STORE_RETRY_SECONDS", 0.0)
+def test_a_database_that_fails_makes_the_intake_retry_the_batch_then_give_up_naming_it():
     consumer, producer = FakeConsumer(), FakeProducer()
 
     lot = ParkingLot(lambda: sqlite3.connect(":memory:"))
@@ -225,11 +224,17 @@ def test_a_parking_lot_database_that_fails_makes_the_intake_retry_the_batch_not_
         raise sqlite3.OperationalError("unable to open database file")
 
     lot._connect = unreachable
-    intake = Intake(Settings(), new_desk(), lambda: consumer, producer, lot)
-    consumer.give(subscribe(unique("cust"), "standard"))
+    settings = Settings(retry_attempts=3, retry_first_delay_s=0.01)
+    intake = Intake(settings, new_desk(), lambda: consumer, producer, lot)
+    plan = subscribe(unique("cust"), "standard")
+    consumer.give(plan)
+    consumer.give(plan)
 
-    assert intake.process_once() == 0
-    assert consumer.seeks == [(PARTITION, 0)]
+    assert intake.process_once() == intake.process_once() == 0
+    consumer.give(plan)
+    with pytest.raises(Unavailable, match="failed 3 times in a row, giving up; last error: PersistenceError"):
+        intake.process_once()
+    assert consumer.seeks == [(PARTITION, offset) for offset in range(3)]  # each batch rewound to its start
     assert producer.sent == []
 
 
