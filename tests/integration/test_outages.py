@@ -1,4 +1,4 @@
-"""The relay rides out a restart of its broker and of its PostgreSQL server: nothing skipped, order kept."""
+"""Relay and intake ride out a restart of their broker and of their PostgreSQL server: nothing lost or skipped."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
+from consumers.intake import Intake
 from infra.kafka import topics
-from infra.runner import build_relay
+from infra.runner import build_intake, build_relay
 from infra.settings import Settings
 from infra.store import build_desk
 from infra.supervisor import StopFlag
@@ -18,6 +19,7 @@ from tests.integration.helpers import (
     delete_pipeline_topics,
     open_ticket,
     pipeline_settings,
+    publish,
     stored_log,
     subscribe,
     topic_size,
@@ -127,3 +129,73 @@ def test_topics_survive_the_private_broker_restart(private_kafka):
     private_kafka.stop()
     private_kafka.start()
     assert name in topics.describe(private_kafka.bootstrap, [name])
+
+
+class IntakeThread:
+    """The intake's own run loop in a thread, as `nettask intake` runs it; what it raised is kept."""
+
+    def __init__(self, intake: Intake):
+        self.intake = intake
+        self.stop = StopFlag()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.intake.run(stop=self.stop)
+        except BaseException as error:
+            self.error = error
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the intake did not stop"
+        self.intake.close()
+
+
+def test_the_intake_rides_out_a_restart_of_its_postgresql_server(private_postgres, kafka_bootstrap, caplog):
+    caplog.set_level(logging.WARNING, logger="consumers.intake")
+    settings = pipeline_settings(private_postgres.settings(**PATIENT), kafka_bootstrap)
+    customer = unique("cust")
+    before = [subscribe(customer), *(open_ticket(customer) for _ in range(TICKETS_PER_BATCH))]
+    during = [open_ticket(customer) for _ in range(TICKETS_PER_BATCH)]
+    runner = IntakeThread(build_intake(settings, kafka_bootstrap))
+    try:
+        # 1. A first batch is applied while the server is up.
+        publish(kafka_bootstrap, settings.topics.commands, before)
+        assert wait_until(lambda: runner.intake.stats.applied == len(before), 60), runner.error
+        # 2. The server goes away; commands published meanwhile fail to store, each attempt logged.
+        private_postgres.stop()
+        publish(kafka_bootstrap, settings.topics.commands, during)
+        assert wait_until(lambda: any("event store unavailable" in r.getMessage() for r in caplog.records), 90)
+        # 3. Back again: the intake, never restarted, applies them.
+        private_postgres.start()
+        assert wait_until(lambda: runner.intake.stats.applied == len(before) + len(during), 120), runner.error
+        assert runner.error is None
+    finally:
+        runner.finish()
+    assert len(stored_log(settings)) == len(before) + len(during)
+    assert topic_size(kafka_bootstrap, settings.topics.commands_dlq) == 0
+    delete_pipeline_topics(kafka_bootstrap, settings)
+
+
+def test_the_intake_rides_out_a_restart_of_its_broker(private_kafka, sqlite_settings):
+    bootstrap = private_kafka.bootstrap
+    settings = pipeline_settings(sqlite_settings, bootstrap).model_copy(update=PATIENT)
+    customer = unique("cust")
+    before = [subscribe(customer), *(open_ticket(customer) for _ in range(TICKETS_PER_BATCH))]
+    after = [open_ticket(customer) for _ in range(TICKETS_PER_BATCH)]
+    runner = IntakeThread(build_intake(settings, bootstrap))
+    try:
+        publish(bootstrap, settings.topics.commands, before)
+        assert wait_until(lambda: runner.intake.stats.applied == len(before), 60), runner.error
+        private_kafka.stop()
+        private_kafka.start()
+        publish(bootstrap, settings.topics.commands, after)
+        # The consumer reconnects by itself (or rejoins afresh after a minute without partitions).
+        assert wait_until(lambda: runner.intake.stats.applied == len(before) + len(after), 150), runner.error
+        assert runner.error is None
+    finally:
+        runner.finish()
+    assert len(stored_log(settings)) == len(before) + len(after)
