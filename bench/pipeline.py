@@ -25,7 +25,7 @@ PHASE_TIMEOUT_S = 120.0
 WARM_UP_TIMEOUT_S = 60.0
 RAW_SINGLE_SAVES = 3000
 BATCHED_SAVE_SIZE = 100
-# The paced run lasts about this long, at this share of the measured end-to-end capacity (DESIGN.md).
+# The paced run lasts about this long, at this share of the measured end-to-end capacity (as the design asks).
 PACED_SECONDS = 10.0
 PACED_SHARE = 0.6
 

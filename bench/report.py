@@ -1,4 +1,4 @@
-"""The results table: rates, ratios to the raw rates of the same run, the targets of DESIGN.md, and verdicts."""
+"""The results table: rates, ratios to the raw rates of the same run, the design's targets, and verdicts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rich.table import Table
 from bench.measure import Latency, Measure
 from bench.sampler import StackSampler
 
-# DESIGN.md, "Performance targets".
+# The design's performance targets.
 INTAKE_TARGET = {"sqlite": 3.0, "postgres": 8.0}
 RELAY_TARGET = 0.8
 P50_TARGET_MS = 20.0
@@ -60,7 +60,7 @@ def latency_met(latency: Latency, share: float, target_ms: float) -> bool:
 
 
 def misses(results: Results) -> list[str]:
-    """Every target of DESIGN.md this run missed, in words."""
+    """Every design target this run missed, in words."""
     found = []
     for s in results.stores:
         if s.error:
@@ -205,7 +205,7 @@ def print_summary(console: Console, results: Results) -> None:
         console.print(f"[red]error:[/] {error}", highlight=False)
     missed = misses(results)
     if not missed:
-        console.print("[green]Every target of DESIGN.md was met in this run.[/]")
+        console.print("[green]Every design target was met in this run.[/]")
         return
     console.print(f"[bold red]{len(missed)} target(s) missed in this run:[/]")
     for miss in missed:

@@ -17,7 +17,7 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class TopicSettings(BaseSettings):
-    """Names and partition counts of the topics of DESIGN.md."""
+    """Names and partition counts of the engine's topics."""
 
     model_config = SettingsConfigDict(env_prefix="NETTASK_TOPIC_", extra="ignore")
 

@@ -39,7 +39,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable_idempotence": True,
     # Retries are unbounded in number and bounded in time: a send fails after two minutes without acknowledgement.
     "delivery_timeout_ms": 120_000,
-    # A few milliseconds of batching; the end-to-end target (DESIGN.md) is a p50 of 20 ms.
+    # A few milliseconds of batching; the design's end-to-end target is a p50 of 20 ms.
     "linger_ms": 5,
     # A mistyped topic name must fail, not create a topic nobody reads (many clusters auto-create by default).
     "allow_auto_create_topics": False,

@@ -1,4 +1,4 @@
-"""Topic admin: the four topics of DESIGN.md, created idempotently with the partitions of the settings."""
+"""Topic admin: the engine's topics, created idempotently with the partitions of the settings."""
 
 from __future__ import annotations
 
