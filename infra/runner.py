@@ -78,8 +78,10 @@ def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | No
     )
 
 
-def build_alerts(settings: Settings, bootstrap: str, _stored: threading.Event | None = None) -> Alerts:
-    alerts = AlertSettings()
+def build_alerts(
+    settings: Settings, bootstrap: str, _stored: threading.Event | None = None, alerts: AlertSettings | None = None
+) -> Alerts:
+    alerts = alerts or AlertSettings()
     clients: list = []
     try:
         clients.append(event_consumer(settings, bootstrap, alerts))
