@@ -1,4 +1,4 @@
-"""The public contract as files: JSON Schemas of commands and events, an AsyncAPI document of the topics, a README."""
+"""The public contract as files: JSON Schemas of the messages, an AsyncAPI document of the topics, a README."""
 
 from __future__ import annotations
 
@@ -7,11 +7,21 @@ import json
 from infra.contract_asyncapi import ASYNCAPI_FILE, asyncapi_document
 from infra.contract_docs import README_FILE, readme
 from infra.contract_examples import example_commands, example_value
-from infra.contract_schemas import COMMANDS_FILE, EVENT_NAMES, EVENTS_FILE, Json, commands_schema, events_schema
+from infra.contract_schemas import (
+    ALERTS_FILE,
+    COMMANDS_FILE,
+    EVENT_NAMES,
+    EVENTS_FILE,
+    Json,
+    alerts_schema,
+    commands_schema,
+    events_schema,
+)
 from infra.settings import TopicSettings
 
 # The contract's tests and the schema command reach these through this module.
 __all__ = [
+    "ALERTS_FILE",
     "ASYNCAPI_FILE",
     "COMMANDS_FILE",
     "EVENTS_FILE",
@@ -42,5 +52,6 @@ def contract_files(topics: TopicSettings | None = None) -> dict[str, str]:
         ASYNCAPI_FILE: render_json(asyncapi_document(topics)),
         COMMANDS_FILE: render_json(commands_schema()),
         EVENTS_FILE: render_json(events_schema()),
+        ALERTS_FILE: render_json(alerts_schema()),
         README_FILE: readme(topics),
     }

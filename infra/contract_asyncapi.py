@@ -9,6 +9,7 @@ from domain.events import DomainEvent, PlanSubscribed
 from infra import messages
 from infra.contract_examples import example_commands, example_headers, example_value
 from infra.contract_schemas import (
+    ALERTS_FILE,
     COMMAND_NAMES,
     COMMANDS_FILE,
     EVENT_NAMES,
@@ -49,7 +50,8 @@ CHANNELS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("DeadLetter",),
     ),
     "events": ("events", "Every stored event, in stream order per key.", EVENT_NAMES),
-    "slaAlerts": ("sla_alerts", "SLA breaches and risks; message defined by a later release.", ("SlaAlert",)),
+    "slaAlerts": ("sla_alerts", "SLA breaches and risks, enriched; written in transactions: read committed only.",
+                  ("SlaAlert",)),
 }  # fmt: skip
 OPERATIONS: dict[str, tuple[str, str, str]] = {
     "sendCommand": ("send", "commands", "Publish a command."),
@@ -149,8 +151,10 @@ def _dead_letter_message() -> Json:
 def _sla_alert_message() -> Json:
     return {
         "name": "SlaAlert",
-        "title": "SLA alert (placeholder)",
-        "summary": "Defined by a later release: no model exists yet, so nothing about its payload is promised.",
-        "payload": {"description": "Defined by a later release."},
+        "title": "SLA alert",
+        "summary": "One SLA breach or risk of one ticket, with its reference, customer, plan and current severity; "
+        "exactly one committed alert per breach or risk, its alert_id derived from the event.",
+        "payload": {"$ref": f"{ALERTS_FILE}#/$defs/SlaAlert"},
+        "headers": {"$ref": "#/components/schemas/AlertHeaders"},
         "bindings": _key("The ticket id.", **UUID_TEXT),
     }

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from consumers.alerts import ALERT_MESSAGE_TYPE
+from consumers.sla_alert import SlaAlert
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, SCHEMA_VERSION, TICKET_NAMESPACE
 from domain.events import TICKET_EVENTS, DomainEvent, PlanSubscribed
 from infra import messages
@@ -15,6 +17,7 @@ Json = dict[str, Any]
 
 COMMANDS_FILE = "commands.schema.json"
 EVENTS_FILE = "events.schema.json"
+ALERTS_FILE = "alerts.schema.json"
 # A name for the schemas, not a download address: the files live next to each other in docs/contract.
 BASE_URI = "https://nettask.example/contract/"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -68,6 +71,26 @@ def events_schema() -> Json:
         "description": _events_description(_look_alikes(schema["$defs"])),
         # Not oneOf: look-alike events (same fields) would match two branches, and a oneOf would refuse them.
         "anyOf": [{"$ref": f"#/$defs/{name}"} for name in EVENT_NAMES],
+        **schema,
+    }
+
+
+def alerts_schema() -> Json:
+    """The SLA alert value as JSON Schema: one object, `kind` telling a breach from a risk."""
+    _, schema = models_json_schema([(SlaAlert, "serialization")], ref_template="#/$defs/{model}")
+    _mark_instants(schema)
+    headers = "; ".join(f"`{name}`: {text}" for name, (text, _) in alert_header_fields().items())
+    return {
+        "$schema": DIALECT,
+        "$id": BASE_URI + ALERTS_FILE,
+        "title": "NetTask SLA alerts",
+        "description": (
+            "The JSON value of a message on the SLA alerts topic: one SLA breach or risk of one ticket, enriched "
+            "with the ticket's reference, customer, plan and current severity. Written in Kafka transactions: "
+            "read with isolation level read_committed. Each breach or risk has exactly one committed alert; its "
+            f"`alert_id` is derived from the event, so a copy is recognisable. Headers, UTF-8 text: {headers}."
+        ),
+        "$ref": f"#/$defs/{SlaAlert.__name__}",
         **schema,
     }
 
@@ -129,6 +152,14 @@ def event_header_fields() -> dict[str, tuple[str, Json]]:
     }
 
 
+def alert_header_fields() -> dict[str, tuple[str, Json]]:
+    return {
+        messages.MESSAGE_TYPE: (f"always `{ALERT_MESSAGE_TYPE}`", {"const": ALERT_MESSAGE_TYPE}),
+        messages.SCHEMA: ("the schema version of the alert", {"const": str(SlaAlert.schema_version)}),
+        messages.MESSAGE_ID: ("the alert id (`alert_id`), the same on every copy of the alert", UUID_TEXT),
+    }
+
+
 # Only on some dead letters: those cut to fit the dead-letter topic.
 OPTIONAL_HEADERS = frozenset({messages.DLQ_ORIGINAL_BYTES, messages.DLQ_ORIGINAL_HEADER_BYTES})
 DEAD_LETTER_KINDS = (
@@ -177,9 +208,10 @@ def _headers_schema(title: str, fields: dict[str, tuple[str, Json]], *, more_all
 
 
 def header_schemas() -> Json:
-    """The headers of commands, events and dead letters; a dead letter keeps the original's headers too."""
+    """The headers of commands, events, dead letters and alerts; a dead letter keeps the original's headers too."""
     return {
         "CommandHeaders": _headers_schema("Command headers", command_header_fields(), more_allowed=True),
         "EventHeaders": _headers_schema("Event headers", event_header_fields(), more_allowed=True),
         "DeadLetterHeaders": _headers_schema("Dead-letter headers", dead_letter_header_fields(), more_allowed=True),
+        "AlertHeaders": _headers_schema("SLA alert headers", alert_header_fields(), more_allowed=True),
     }

@@ -1,4 +1,4 @@
-"""Runs the components: intake and relay, alone (one process each) or together (`nettask run`)."""
+"""Runs the components: intake, relay and alerts, alone (one process each) or together (`nettask run`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Callable
 
 from kafka.errors import KafkaError
 
+from consumers.alerts import Alerts
 from consumers.intake import Intake
+from infra.alert_settings import AlertSettings
+from infra.kafka.alert_clients import alert_producer, event_consumer
 from infra.kafka.bootstrap import bootstrap_servers
 from infra.kafka.clients import security_config
 from infra.kafka.command_clients import command_consumers, dead_letter_producer
@@ -20,7 +23,7 @@ from infra.store import build_desk, describe_store
 from infra.supervisor import RestartLimit, StopFlag, Supervisor
 from producers.relay import Relay, relay_producer
 
-__all__ = ["StopFlag", "build_intake", "build_relay", "prepare", "run_components"]
+__all__ = ["StopFlag", "build_alerts", "build_intake", "build_relay", "prepare", "run_components"]
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -75,14 +78,29 @@ def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | No
     )
 
 
+def build_alerts(
+    settings: Settings, bootstrap: str, _stored: threading.Event | None = None, alerts: AlertSettings | None = None
+) -> Alerts:
+    alerts = alerts or AlertSettings()
+    clients: list = []
+    try:
+        clients.append(event_consumer(settings, bootstrap, alerts))
+        clients.append(alert_producer(settings, bootstrap, alerts))
+        return Alerts(*clients, settings.topics.sla_alerts)
+    except KafkaError as error:
+        for client in clients:
+            client.close()
+        raise kafka_unavailable(bootstrap, error) from error
+
+
 def run_components(settings: Settings, names: list[str], stop: StopFlag, say: Say, report_every: float = 10.0) -> None:
-    """Run the named components ('intake', 'relay') in threads until `stop`, restarting any that fails.
+    """Run the named components ('intake', 'relay', 'alerts') in threads until `stop`, restarting any that fails.
 
     Raises `Unavailable` when the broker or the store cannot be reached at start, and `ComponentFailed` when a
     component fails more often than the restart limit allows.
     """
     bootstrap = prepare(settings, say)
-    builders = {"intake": build_intake, "relay": build_relay}
+    builders = {"intake": build_intake, "relay": build_relay, "alerts": build_alerts}
     # Together in one process, the intake wakes the relay the moment it stored something.
     stored = threading.Event() if {"intake", "relay"} <= set(names) else None
     supervisor = Supervisor(
@@ -113,4 +131,6 @@ def _progress(components: dict) -> str:
         )
     if relay := components.get("relay"):
         parts.append(f"relay: {relay.stats.published} published, position {relay.stats.position}")
+    if alerts := components.get("alerts"):
+        parts.append(f"alerts: {alerts.stats.alerts} raised, {alerts.stats.repeats} repeats dropped")
     return "; ".join(parts)

@@ -7,13 +7,24 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from infra.cli import calendar_cmd, kafka_cmd, policy_cmd, publish_cmd, replay_cmd, run_cmd, schema_cmd, sla_cmd
+from infra.cli import (
+    alerts_cmd,
+    calendar_cmd,
+    kafka_cmd,
+    policy_cmd,
+    publish_cmd,
+    replay_cmd,
+    run_cmd,
+    schema_cmd,
+    sla_cmd,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(sla_cmd.app, name="sla")
 app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(kafka_cmd.app, name="kafka")
+app.add_typer(alerts_cmd.app, name="alerts")
 app.command("replay")(replay_cmd.replay)
 app.command("publish")(publish_cmd.publish)
 app.command("schema")(schema_cmd.schema)

@@ -1,4 +1,4 @@
-"""`nettask run | intake | relay`: the engine's long-running components."""
+"""`nettask run | intake | relay`: the engine's long-running components (`nettask alerts run` is in alerts_cmd)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def _run(names: list[str], max_seconds: float | None) -> None:
 
 
 def run(max_seconds: MaxSeconds = None) -> None:
-    """Everything on one machine: the local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), intake and relay."""
-    _run(["intake", "relay"], max_seconds)
+    """Everything on one machine: the local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), intake, relay, alerts."""
+    _run(["intake", "relay", "alerts"], max_seconds)
 
 
 def intake(max_seconds: MaxSeconds = None) -> None:

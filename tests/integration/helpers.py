@@ -277,6 +277,9 @@ def component_env(settings: Settings, bootstrap: str, var_dir: Path) -> dict[str
         "NETTASK_INTAKE_GROUP": settings.intake_group,
         "NETTASK_RELAY_NAME": settings.relay_name,
         "NETTASK_PARK_MAX_SECONDS": str(settings.park_max_seconds),
+        # The alerts component's group and transactional id, the test's own like the intake's group.
+        "NETTASK_ALERTS_GROUP": f"{settings.intake_group}-alerts",
+        "NETTASK_ALERTS_TRANSACTIONAL_ID": f"{settings.intake_group}-alerts",
     }
 
 

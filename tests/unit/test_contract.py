@@ -13,9 +13,11 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from consumers.alerts import alert_headers
+from consumers.sla_alert import TicketFacts, alert_for, facts_after
 from domain.commands import COMMAND_TYPES, TICKET_NAMESPACE, Command, parse_command, ticket_id_for
 from domain.desk import TicketDesk
-from domain.events import DomainEvent
+from domain.events import DomainEvent, SlaAtRisk, SlaBreached, TicketEvent
 from infra import contract
 from infra.cli import app
 from infra.cli.schema_cmd import stale_files
@@ -39,6 +41,11 @@ def commands_schema(files) -> dict:
 @pytest.fixture(scope="module")
 def events_schema(files) -> dict:
     return json.loads(files[contract.EVENTS_FILE])
+
+
+@pytest.fixture(scope="module")
+def alerts_schema(files) -> dict:
+    return json.loads(files[contract.ALERTS_FILE])
 
 
 @pytest.fixture(scope="module")
@@ -337,8 +344,13 @@ def test_services_send_commands_and_receive_events_dead_letters_and_alerts(async
     }
 
 
-def test_every_reference_of_the_asyncapi_document_resolves(asyncapi, commands_schema, events_schema):
-    documents = {"": asyncapi, contract.COMMANDS_FILE: commands_schema, contract.EVENTS_FILE: events_schema}
+def test_every_reference_of_the_asyncapi_document_resolves(asyncapi, commands_schema, events_schema, alerts_schema):
+    documents = {
+        "": asyncapi,
+        contract.COMMANDS_FILE: commands_schema,
+        contract.EVENTS_FILE: events_schema,
+        contract.ALERTS_FILE: alerts_schema,
+    }
     for ref in references(asyncapi):
         document, _, pointer = ref.partition("#")
         assert resolve(documents[document], "#" + pointer), ref
@@ -367,4 +379,23 @@ def test_commands_are_keyed_by_ticket_id_and_plans_by_customer_id(asyncapi):
 
     assert messages["OpenTicket"]["bindings"]["kafka"]["key"]["format"] == "uuid"
     assert "format" not in messages["SubscribePlan"]["bindings"]["kafka"]["key"]
-    assert messages["SlaAlert"]["summary"].startswith("Defined by a later release")
+    assert messages["SlaAlert"]["bindings"]["kafka"]["key"]["format"] == "uuid"
+
+
+# --- the alert schema -----------------------------------------------------------------------------------------
+
+
+def test_alerts_made_from_real_events_match_the_alert_schema_and_header_schema(alerts_schema, asyncapi, real_events):
+    facts, alerts = TicketFacts(), []
+    for event in real_events:
+        if isinstance(event, SlaBreached | SlaAtRisk):
+            alerts.append(alert_for(event, facts))
+        if isinstance(event, TicketEvent):
+            facts = facts_after(facts, event)
+
+    assert {alert.kind for alert in alerts} == {"breach", "at_risk"}
+    for alert in alerts:
+        assert violations(alerts_schema, alert.model_dump(mode="json"), alerts_schema) == []
+        headers = {key: value.decode() for key, value in alert_headers(alert)}
+        assert violations(asyncapi["components"]["schemas"]["AlertHeaders"], headers, asyncapi) == []
+    assert violations(alerts_schema, {"kind": "breach"}, alerts_schema)
