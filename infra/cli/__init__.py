@@ -7,7 +7,17 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from infra.cli import calendar_cmd, kafka_cmd, policy_cmd, publish_cmd, replay_cmd, run_cmd, schema_cmd, sla_cmd
+from infra.cli import (
+    calendar_cmd,
+    kafka_cmd,
+    policy_cmd,
+    publish_cmd,
+    replay_cmd,
+    run_cmd,
+    schema_cmd,
+    sla_cmd,
+    statement_cmd,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(sla_cmd.app, name="sla")
@@ -17,6 +27,8 @@ app.add_typer(kafka_cmd.app, name="kafka")
 app.command("replay")(replay_cmd.replay)
 app.command("publish")(publish_cmd.publish)
 app.command("schema")(schema_cmd.schema)
+app.command("statement")(statement_cmd.statement_of)
+app.command("statements")(statement_cmd.statements_of)
 app.command("run")(run_cmd.run)
 app.command("intake")(run_cmd.intake)
 app.command("relay")(run_cmd.relay)
