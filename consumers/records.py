@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from domain.commands import DEFAULT_INSTANTS, Command, InstantRange, SubscribePlan, explain, parse_command
+from domain.commands import DEFAULT_INSTANTS, CloseMonth, Command, InstantRange, SubscribePlan, explain, parse_command
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ def _keyed_right(record: Any, command: Command) -> Command | DeadLetter:
 
 
 def _key_name(command: Command) -> str:
+    if isinstance(command, CloseMonth):
+        return "month"
     return "customer id" if isinstance(command, SubscribePlan) else "ticket id"
 
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from consumers.parking import ParkedCommand, ParkingLot
 from consumers.records import DeadLetter, Record
-from domain.commands import Command, SubscribePlan, customer_stream_id, parse_command
+from domain.commands import Command, parse_command
 from domain.desk import Outcome
 from domain.errors import MissingFact
 from domain.events import Opened, PlanSubscribed
@@ -112,10 +112,8 @@ class Waiting:
 
 
 def stream_of(command: Command) -> UUID:
-    """The stream whose order a command keeps: its ticket, or for a plan its customer."""
-    if isinstance(command, SubscribePlan):
-        return customer_stream_id(command.customer_id)
-    return command.ticket_id  # type: ignore[attr-defined]
+    """The stream whose order a command keeps: its ticket, for a plan its customer, for a closing its month."""
+    return command.stream_id
 
 
 def _refusal(waiting: ParkedCommand, outcome: Outcome, now: float) -> DeadLetter:

@@ -130,6 +130,7 @@ def _incident_line(book: PolicyBook, incident: Incident, included: bool) -> Inci
         included=included,
         price=price,
         source_event_ids=incident.source_event_ids,
+        reference=incident.reference,
     )
 
 
@@ -164,6 +165,7 @@ def _callback_line(callback: CallbackUse, over: bool, price_over: Decimal | None
         event_id=callback.event_id,
         over=over,
         price=price,
+        reference=callback.reference,
     )
 
 
@@ -255,7 +257,10 @@ def _adjustment(closed: Statement, recomputed: Statement, ticket_id: UUID, issue
     reasons = [_incident_reason(before, after)] if incident_change else []
     reasons += ["callback charge changed"] if callback_change else []
     reasons += [f"less {issued} adjusted earlier"] if issued else []
-    return AdjustmentLine(ticket_id=ticket_id, month=closed.month, amount=amount, reason="; ".join(reasons))
+    reference = recomputed.reference_of(ticket_id) or closed.reference_of(ticket_id)
+    return AdjustmentLine(
+        ticket_id=ticket_id, month=closed.month, amount=amount, reason="; ".join(reasons), reference=reference
+    )
 
 
 def _price(line: IncidentLine | None) -> Decimal:

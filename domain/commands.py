@@ -29,6 +29,7 @@ from domain.policy import Channel, Severity
 # Ticket ids are derived from the publishing system's reference, so a repeated Open is recognised.
 TICKET_NAMESPACE = UUID("6f1c2b8e-7d4a-5e3b-9c1f-2a8d4e6b0c17")
 CUSTOMER_NAMESPACE = UUID("0b6e4f3a-1c2d-5e8f-a7b9-3d4c5e6f7a81")
+MONTH_NAMESPACE = UUID("5d2a9e47-3b1c-5f86-9a0d-7e4c1b8f2a63")
 SCHEMA_VERSION = 1
 
 # RFC 3339 with an offset: what the contract promises. pydantic alone would also take Unix numbers and numeric
@@ -75,6 +76,8 @@ def _in_range_utc(value: datetime, info: ValidationInfo) -> datetime:
 Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_range_utc)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+# A month of the policy's calendar, like "2026-03"; the first digit keeps out year 0, which has no months.
+MonthText = Annotated[str, Field(pattern=r"^[12][0-9]{3}-(0[1-9]|1[0-2])$")]
 
 
 def ticket_id_for(source: str, reference: str) -> UUID:
@@ -91,6 +94,11 @@ def event_id(command_id: UUID, stream: UUID, index: int) -> UUID:
 def customer_stream_id(customer_id: str) -> UUID:
     """The id of a customer's subscription stream in the event store."""
     return uuid5(CUSTOMER_NAMESPACE, customer_id)
+
+
+def month_stream_id(month: str) -> UUID:
+    """The id of a month's closing stream in the event store, from its text like "2026-03"."""
+    return uuid5(MONTH_NAMESPACE, month)
 
 
 class Command(BaseModel):
@@ -128,8 +136,13 @@ class Command(BaseModel):
 
     @property
     def key(self) -> str:
-        """The Kafka key: the ticket id (or the customer id for customer commands)."""
+        """The Kafka key: the ticket id (or the customer id for customer commands, the month for months)."""
         return str(self.ticket_id)  # type: ignore[attr-defined]
+
+    @property
+    def stream_id(self) -> UUID:
+        """The event stream the command is decided on: its ticket's, unless a subclass says otherwise."""
+        return self.ticket_id  # type: ignore[attr-defined]
 
 
 class TicketCommand(Command):
@@ -258,11 +271,30 @@ class SubscribePlan(Command):
     def key(self) -> str:
         return self.customer_id
 
+    @property
+    def stream_id(self) -> UUID:
+        return customer_stream_id(self.customer_id)
+
+
+class CloseMonth(Command):
+    """Close a month's statements: later changes to them become adjustments on a later statement."""
+
+    type: Literal["CloseMonth"] = "CloseMonth"
+    month: MonthText
+
+    @property
+    def key(self) -> str:
+        return self.month
+
+    @property
+    def stream_id(self) -> UUID:
+        return month_stream_id(self.month)
+
 
 AnyCommand = Annotated[
     OpenTicket | EscalateTicket | ChangeSeverity | RecordResponse | RecordCustomerReply | AwaitCustomer
     | ResumeTicket | RequestCallback | CompleteCallback | ResolveTicket | ReopenTicket | CloseTicket
-    | WithdrawTicket | RecordSlaBreach | FlagSlaAtRisk | SubscribePlan,
+    | WithdrawTicket | RecordSlaBreach | FlagSlaAtRisk | SubscribePlan | CloseMonth,
     Field(discriminator="type"),
 ]  # fmt: skip
 COMMAND_ADAPTER: TypeAdapter[AnyCommand] = TypeAdapter(AnyCommand)

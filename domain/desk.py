@@ -14,9 +14,10 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import Environment
 
+from domain import closing
 from domain import customer as customers
 from domain import ticket as tickets
-from domain.commands import Command, OpenTicket, SubscribePlan, customer_stream_id
+from domain.commands import CloseMonth, Command, OpenTicket, SubscribePlan, customer_stream_id
 from domain.decisions import decide_open_with_state, decide_with_state
 from domain.errors import DomainError
 from domain.events import DomainEvent
@@ -111,9 +112,7 @@ def _subscriptions_first(commands: Sequence[Command]) -> list[int]:
 
 
 def _stream_of(command: Command) -> UUID:
-    if isinstance(command, SubscribePlan):
-        return customer_stream_id(command.customer_id)
-    return command.ticket_id
+    return command.stream_id
 
 
 class TicketDesk(Application[UUID]):
@@ -180,6 +179,11 @@ class TicketDesk(Application[UUID]):
             customer = self._state_in(workspace, stream, customers.project)
             events = customers.subscribe(customer, command, self.policies)
             workspace.states[stream] = customers.project(customer, events)
+            return events
+        if isinstance(command, CloseMonth):
+            closed = self._state_in(workspace, command.stream_id, closing.project)
+            events = closing.close_month(closed, command, self.policies)
+            workspace.states[command.stream_id] = closing.project(closed, events)
             return events
         ticket = self._state_in(workspace, command.ticket_id, tickets.project)
         if isinstance(command, OpenTicket):

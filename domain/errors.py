@@ -47,3 +47,7 @@ class NotIncluded(DomainError):
 
 class NoPlanInForce(MissingFact):
     """The customer has no support plan at the time of the command."""
+
+
+class MonthNotEnded(DomainError):
+    """A month cannot be closed before its last instant has passed."""

@@ -158,6 +158,13 @@ class PlanSubscribed(DomainEvent):
     effective_from: AwareDatetime
 
 
+class MonthClosed(DomainEvent):
+    """A month's statements were closed: from `closed_at` on, a change to them is an adjustment later."""
+
+    month: str
+    closed_at: AwareDatetime
+
+
 TICKET_EVENTS: tuple[type[TicketEvent], ...] = (
     Opened, Escalated, SeverityChanged, Responded, CustomerReplied, AwaitingCustomer, Resumed,
     CallbackRequested, CallbackDone, Resolved, Reopened, Closed, Withdrawn, SlaBreached, SlaAtRisk,

@@ -28,6 +28,8 @@ class Incident(_Frozen):
     policy_version: str
     withdrawn_before_response: bool = False
     source_event_ids: tuple[UUID, ...] = Field(min_length=1)
+    # The publishing system's reference of the ticket ("source:reference"), for people reading a statement.
+    reference: str | None = None
 
 
 class CallbackUse(_Frozen):
@@ -37,6 +39,7 @@ class CallbackUse(_Frozen):
     customer_id: str
     done_at: AwareDatetime
     event_id: UUID
+    reference: str | None = None
 
 
 class IncidentLine(_Frozen):
@@ -51,6 +54,7 @@ class IncidentLine(_Frozen):
     included: bool
     price: Cents
     source_event_ids: tuple[UUID, ...]
+    reference: str | None = None
 
 
 class IncidentCount(_Frozen):
@@ -69,6 +73,7 @@ class CallbackLine(_Frozen):
     event_id: UUID
     over: bool
     price: Cents
+    reference: str | None = None
 
 
 class AdjustmentLine(_Frozen):
@@ -78,6 +83,9 @@ class AdjustmentLine(_Frozen):
     month: Month
     amount: Cents
     reason: str
+    reference: str | None = None
+    # The events that changed the closed month's figure (a late escalation, a withdrawal, ...).
+    source_event_ids: tuple[UUID, ...] = ()
 
 
 class Statement(_Frozen):
@@ -118,6 +126,10 @@ class Statement(_Frozen):
 
     def callback_charge_for(self, ticket_id: UUID) -> Decimal:
         return total(line for line in self.callback_lines if line.ticket_id == ticket_id)
+
+    def reference_of(self, ticket_id: UUID) -> str | None:
+        lines = (*self.incident_lines, *self.callback_lines)
+        return next((line.reference for line in lines if line.ticket_id == ticket_id), None)
 
     def ticket_ids(self) -> set[UUID]:
         return {line.ticket_id for line in (*self.incident_lines, *self.callback_lines)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.commands import SCHEMA_VERSION, Command
-from domain.events import DomainEvent, PlanSubscribed
+from domain.events import DomainEvent
 from infra import messages
 from infra.contract_examples import example_commands, example_headers, example_value
 from infra.contract_schemas import (
@@ -14,6 +14,7 @@ from infra.contract_schemas import (
     COMMANDS_FILE,
     EVENT_NAMES,
     EVENTS_FILE,
+    KEY_PROPERTIES,
     PUBLIC_EVENTS,
     UUID_TEXT,
     Json,
@@ -43,7 +44,8 @@ def asyncapi_document(topics: TopicSettings) -> Json:
 
 CHANNELS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # channel id: (TopicSettings field, description, messages)
-    "commands": ("commands", "Commands for the engine, keyed by ticket id (customer id for plans).", COMMAND_NAMES),
+    "commands": ("commands", "Commands for the engine, keyed by ticket id (customer id for plans, month for closings).",
+                 COMMAND_NAMES),
     "commandsDeadLetters": (
         "commands_dlq",
         "Messages of the commands topic that were invalid or refused, with the reason in headers.",
@@ -55,7 +57,7 @@ CHANNELS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }  # fmt: skip
 OPERATIONS: dict[str, tuple[str, str, str]] = {
     "sendCommand": ("send", "commands", "Publish a command."),
-    "receiveEvent": ("receive", "events", "Follow what happened to tickets and customers."),
+    "receiveEvent": ("receive", "events", "Follow what happened to tickets, customers and months."),
     "receiveDeadLetter": ("receive", "commandsDeadLetters", "Find out why a command was not applied."),
     "receiveSlaAlert": ("receive", "slaAlerts", "Be told of SLA breaches and risks."),
 }
@@ -94,6 +96,15 @@ def _messages() -> Json:
     }
 
 
+KEY_DESCRIPTIONS = {"customer_id": "The customer id.", "month": 'The month, like "2026-03".'}
+
+
+def _message_key(name: str) -> Json:
+    """The ticket id as a UUID, or for customer and month messages the property they are keyed by."""
+    keyed_by = KEY_PROPERTIES.get(name)
+    return _key(KEY_DESCRIPTIONS[keyed_by]) if keyed_by else _key("The ticket id.", **UUID_TEXT)
+
+
 def _key(description: str, **schema: Any) -> Json:
     return {
         "kafka": {
@@ -110,28 +121,26 @@ def _typed_headers(schema: str, message_type: str) -> Json:
 
 def _command_message(command: Command) -> Json:
     name = type(command).__name__
-    customer = name == "SubscribePlan"
     return {
         "name": name,
         "title": name,
         "summary": type(command).__doc__ or f"The {name} command.",
         "payload": {"$ref": f"{COMMANDS_FILE}#/$defs/{name}"},
         "headers": _typed_headers("CommandHeaders", name),
-        "bindings": _key("The customer id." if customer else "The ticket id.", **({} if customer else UUID_TEXT)),
+        "bindings": _message_key(name),
         "examples": [{"name": name, "headers": example_headers(command), "payload": example_value(command)}],
     }
 
 
 def _event_message(event: type[DomainEvent]) -> Json:
     name = event.__name__
-    plan = event is PlanSubscribed
     return {
         "name": name,
         "title": name,
         "summary": f"The {name} event; the {messages.MESSAGE_TYPE} header names it.",
         "payload": {"$ref": f"{EVENTS_FILE}#/$defs/{name}"},
         "headers": _typed_headers("EventHeaders", name),
-        "bindings": _key("The customer id." if plan else "The ticket id.", **({} if plan else UUID_TEXT)),
+        "bindings": _message_key(name),
     }
 
 
@@ -144,7 +153,7 @@ def _dead_letter_message() -> Json:
         "contentType": "application/octet-stream",
         "payload": {"description": "The original value, unchanged; it may not be JSON at all."},
         "headers": {"$ref": "#/components/schemas/DeadLetterHeaders"},
-        "bindings": _key("The original key: the ticket id, the customer id, or none."),
+        "bindings": _key("The original key: the ticket id, the customer id, the month, or none."),
     }
 
 

@@ -48,9 +48,9 @@ refer to the schema files next to it. Topic names below are the defaults; each i
 
 | topic | key | you |
 |---|---|---|
-| `{topics.commands}` | ticket id (customer id for `SubscribePlan`) | send commands |
+| `{topics.commands}` | ticket id (customer id for `SubscribePlan`, month for `CloseMonth`) | send commands |
 | `{topics.commands_dlq}` | the original key | read why a command was not applied |
-| `{topics.events}` | ticket id (customer id for `PlanSubscribed`) | read what happened |
+| `{topics.events}` | ticket id (customer id for `PlanSubscribed`, month for `MonthClosed`) | read what happened |
 | `{topics.sla_alerts}` | ticket id | read SLA alerts (read committed only) |
 """
 
@@ -64,7 +64,8 @@ One Kafka message per command on `{topics.commands}`:
 
 - **value**: the command as UTF-8 JSON, valid against `{COMMANDS_FILE}`. `type` names the command; unknown
   fields are refused.
-- **key**: the ticket id as text (a lowercase UUID with hyphens); for `SubscribePlan`, the customer id. All
+- **key**: the ticket id as text (a lowercase UUID with hyphens); for `SubscribePlan`, the customer id; for
+  `CloseMonth`, the month (`2026-03`). All
   commands of one ticket then share a partition and are applied in the order you sent them.
 - **headers** (UTF-8 text; the engine reads only the value, the headers are for tracing and tooling):
 
@@ -93,9 +94,11 @@ the engine has seen before changes nothing, so publishing the same command twice
 *different* command is refused as `conflicting-repeat`.
 
 **`source`** names the publishing system. It is required on `OpenTicket` and optional elsewhere, except that
-`RecordSlaBreach` and `FlagSlaAtRisk` (sent by the engine's own watchdog) are accepted only from the sources the
-support policy names for them (shipped: `nettask-watchdog`); from any other source they are refused as
-`forbidden`.
+`RecordSlaBreach` and `FlagSlaAtRisk` (sent by the engine's own watchdog) and `CloseMonth` (an operator's or the
+engine's closing of a month's statements) are accepted only from the sources the support policy names for them
+(shipped: `nettask-watchdog`; for `CloseMonth` also `nettask-operator`); from any other source they are refused
+as `forbidden`. A month closes once, and only after it has ended (Europe/Berlin); closing it again changes
+nothing.
 
 **Order across partitions.** A customer's plans travel keyed by customer, their tickets keyed by ticket, so an
 `OpenTicket` may reach the engine before the plan it needs, and a ticket's later commands before its opening.

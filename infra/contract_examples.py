@@ -11,11 +11,14 @@ from infra.contract_schemas import COMMAND_NAMES, Json
 
 EXAMPLE_NAMESPACE = UUID("3b9d7c1e-5a2f-4e60-8b14-c0d9e8f7a6b5")
 EXAMPLE_SOURCE, EXAMPLE_REFERENCE = "portal", "T-1001"
+# One of the sources the shipped policy accepts CloseMonth from.
+CLOSING_SOURCE = "nettask-operator"
 EXAMPLE_ACTORS = {
     "OpenTicket": "portal",
     "SubscribePlan": "billing",
     "RecordSlaBreach": "watchdog",
     "FlagSlaAtRisk": "watchdog",
+    "CloseMonth": "operator.jane",
 }
 EXAMPLE_FIELDS: dict[str, Json] = {
     "OpenTicket": {
@@ -37,6 +40,7 @@ EXAMPLE_FIELDS: dict[str, Json] = {
     "RecordSlaBreach": {"metric": "first_response", "source": WATCHDOG_SOURCE},
     "FlagSlaAtRisk": {"metric": "first_response", "source": WATCHDOG_SOURCE},
     "SubscribePlan": {"customer_id": "cust-42", "plan": "standard", "effective_from": "2026-01-01T00:00:00+01:00"},
+    "CloseMonth": {"month": "2026-02", "source": CLOSING_SOURCE},
 }  # fmt: skip
 
 
@@ -52,7 +56,7 @@ def example_data(name: str, minute: int) -> Json:
         "occurred_at": f"2026-03-02T10:{minute:02d}:00+01:00",
         "actor": EXAMPLE_ACTORS.get(name, "agent.jane"),
     }
-    if name not in ("OpenTicket", "SubscribePlan"):
+    if name not in ("OpenTicket", "SubscribePlan", "CloseMonth"):
         data["ticket_id"] = str(ticket_id_for(EXAMPLE_SOURCE, EXAMPLE_REFERENCE))
     return {**data, **EXAMPLE_FIELDS[name]}
 

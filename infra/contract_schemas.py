@@ -10,7 +10,7 @@ from pydantic.json_schema import models_json_schema
 from consumers.alerts import ALERT_MESSAGE_TYPE
 from consumers.sla_alert import SlaAlert
 from domain.commands import COMMAND_ADAPTER, COMMAND_TYPES, SCHEMA_VERSION, TICKET_NAMESPACE
-from domain.events import TICKET_EVENTS, DomainEvent, PlanSubscribed
+from domain.events import TICKET_EVENTS, DomainEvent, MonthClosed, PlanSubscribed
 from infra import messages
 
 Json = dict[str, Any]
@@ -21,7 +21,14 @@ ALERTS_FILE = "alerts.schema.json"
 # A name for the schemas, not a download address: the files live next to each other in docs/contract.
 BASE_URI = "https://nettask.example/contract/"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (*TICKET_EVENTS, PlanSubscribed)
+PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (*TICKET_EVENTS, PlanSubscribed, MonthClosed)
+# The property whose value is the Kafka key, for the commands and events not keyed by their ticket.
+KEY_PROPERTIES = {
+    "SubscribePlan": "customer_id",
+    "PlanSubscribed": "customer_id",
+    "CloseMonth": "month",
+    "MonthClosed": "month",
+}
 COMMAND_NAMES = tuple(command.__name__ for command in COMMAND_TYPES)
 EVENT_NAMES = tuple(event.__name__ for event in PUBLIC_EVENTS)
 # "format": "date-time" only annotates in draft 2020-12; a time without an offset would be ambiguous.
@@ -36,7 +43,7 @@ def commands_schema() -> Json:
         definition = schema["$defs"][name]
         # `type` has a default in Python, but a message without it cannot be routed: it is required on the wire.
         definition["required"] = ["type", *definition["required"]]
-        definition["x-kafka-key"] = "customer_id" if name == "SubscribePlan" else "ticket_id"
+        definition["x-kafka-key"] = KEY_PROPERTIES.get(name, "ticket_id")
     schema["$defs"]["OpenTicket"]["properties"]["ticket_id"]["description"] = (
         f'Optional; when given, it must equal uuid5({TICKET_NAMESPACE}, "<source>:<reference>").'
     )

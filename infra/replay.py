@@ -10,14 +10,13 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from domain.billing import Month
 from domain.commands import explain, parse_command
 from domain.desk import TicketDesk
 from domain.explain import Explanation, explain_metric
 from domain.policy import PolicyBook
 from domain.ticket import Ticket
 from domain.watch import due_commands
-from projections.usage import UsageLedger
+from projections.billing import BillingFold, all_statements
 
 
 @dataclass
@@ -58,9 +57,9 @@ def replay(
         if outcome.refused:
             report.problems.append(Problem(number, f"{command.type} refused: {outcome.reason}"))
     report.now = now or latest
-    ledger = _ledger(desk)
-    report.tickets = _watched_tickets(desk, ledger, report.now) if report.now else []
-    report.statements = _statements(book, ledger, report.now) if report.now else []
+    billing = BillingFold(book).apply_all(desk.recorded_events())
+    report.tickets = _watched_tickets(desk, billing, report.now) if report.now else []
+    report.statements = all_statements(billing, report.now) if report.now else []
     if explained:
         report.explanations = {t.id: _explanations(desk, t, book) for t in report.tickets}
     return report
@@ -77,33 +76,11 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
             yield number, text
 
 
-def _ledger(desk: TicketDesk) -> UsageLedger:
-    ledger = UsageLedger()
-    for event in desk.recorded_events():
-        ledger.apply(event)
-    return ledger
-
-
-def _watched_tickets(desk: TicketDesk, ledger: UsageLedger, now: datetime) -> list[Ticket]:
+def _watched_tickets(desk: TicketDesk, billing: BillingFold, now: datetime) -> list[Ticket]:
     """Each ticket as of `now`: breaches and risks a watchdog would have recorded by then are recorded."""
     watched = []
-    for ticket_id in ledger.incidents:
+    for ticket_id in billing.usage.incidents:
         for command in due_commands(desk.ticket(ticket_id), now):
             desk.handle(command)
         watched.append(desk.ticket(ticket_id))
     return watched
-
-
-def _statements(book: PolicyBook, ledger: UsageLedger, now: datetime) -> list[Any]:
-    zone = book.latest.calendar.zone
-    wanted = ledger.months_with_usage(book)
-    for customer_id, subscriptions in ledger.subscriptions.items():
-        month = Month.of(subscriptions[0].effective_from, zone)
-        # A customer's fee is due every month from the start; from long ago, only the months of this replay.
-        first_used = min((m for c, m in wanted if c == customer_id), default=Month.of(now, zone))
-        month = max(month, first_used)
-        while month <= Month.of(now, zone):
-            wanted.add((customer_id, month))
-            month = month.next()
-    found = (ledger.statement(book, customer, month, now) for customer, month in sorted(wanted))
-    return [s for s in found if s is not None]

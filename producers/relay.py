@@ -183,8 +183,9 @@ class Relay:
         headers = event_headers(
             event_type, schema_version, stored["event_id"], notification.originator_version, notification.id
         )
-        # Ticket events are keyed by ticket id, customer events (PlanSubscribed) by customer id: as documented.
-        key = (stored.get("ticket_id") or stored["customer_id"]).encode()
+        # Ticket events are keyed by ticket id, customer events (PlanSubscribed) by customer id, MonthClosed by
+        # its month: as documented.
+        key = (stored.get("ticket_id") or stored.get("customer_id") or stored["month"]).encode()
         return producer.send(self.topic, key=key, value=notification.state, headers=headers)
 
     def close(self) -> None:

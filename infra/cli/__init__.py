@@ -17,6 +17,7 @@ from infra.cli import (
     run_cmd,
     schema_cmd,
     sla_cmd,
+    statement_cmd,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -28,6 +29,8 @@ app.add_typer(alerts_cmd.app, name="alerts")
 app.command("replay")(replay_cmd.replay)
 app.command("publish")(publish_cmd.publish)
 app.command("schema")(schema_cmd.schema)
+app.command("statement")(statement_cmd.statement_of)
+app.command("statements")(statement_cmd.statements_of)
 app.command("run")(run_cmd.run)
 app.command("intake")(run_cmd.intake)
 app.command("relay")(run_cmd.relay)

@@ -50,6 +50,12 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def bad_argument(message: str) -> NoReturn:
+    """Print `error: <message>` on stderr, on one line, and exit with status 2: the caller asked for nonsense."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(2)
+
+
 @contextmanager
 def refusals_reported() -> Iterator[None]:
     """Turn refusals, unparsable input and an unreachable store into `fail`: none of them shows a traceback.

@@ -152,6 +152,12 @@ def flag_at_risk(
     return cmd.FlagSlaAtRisk(**_common(when, command_id), ticket_id=ticket_id, metric=metric, source=WATCHDOG_SOURCE)
 
 
+def close_month(
+    month: str, when: When, source: str | None = "nettask-operator", command_id: UUID | None = None
+) -> cmd.CloseMonth:
+    return cmd.CloseMonth(**_common(when, command_id), month=month, source=source)
+
+
 # Every command on an existing ticket, built the same way: (ticket_id, when) -> command.
 TICKET_COMMANDS: dict[str, Callable[[UUID, When], cmd.TicketCommand]] = {
     "EscalateTicket": lambda ticket_id, when: escalate(ticket_id, when, to="A"),

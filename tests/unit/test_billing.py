@@ -628,6 +628,8 @@ def test_a_statement_dumps_to_json_without_a_float():
         "month": "2026-02",
         "amount": "-5.50",
         "reason": "test",
+        "reference": None,
+        "source_event_ids": [],
     }
     assert Statement.model_validate_json(result.model_dump_json()) == result
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from domain.billing import Month
-from projections.usage import UsageLedger
+from projections.billing import BillingFold, statement
 from tests.unit.builders import (
     at,
     complete_callback,
@@ -24,11 +24,8 @@ from tests.unit.builders import (
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def ledger_of(desk) -> UsageLedger:
-    ledger = UsageLedger()
-    for event in desk.recorded_events():
-        ledger.apply(event)
-    return ledger
+def ledger_of(desk) -> BillingFold:
+    return BillingFold(shipped_book()).apply_all(desk.recorded_events())
 
 
 def test_a_plan_change_during_a_month_bills_from_the_next_month():
@@ -36,10 +33,10 @@ def test_a_plan_change_during_a_month_bills_from_the_next_month():
     desk.handle(subscribe(customer, "basic", "2026-01-01T00:00+01:00"))
     desk.handle(subscribe(customer, "professional", "2026-03-15T12:00+01:00"))
     ledger, book = ledger_of(desk), shipped_book()
-    assert ledger.billed_plan(customer, Month(2026, 3), book) == "basic"
-    assert ledger.billed_plan(customer, Month(2026, 4), book) == "professional"
-    assert ledger.statement(book, customer, Month(2026, 3), AS_OF).plan_fee == Decimal("0.00")
-    assert ledger.statement(book, customer, Month(2026, 4), AS_OF).plan_fee == Decimal("599.99")
+    assert ledger.usage.billed_plan(customer, Month(2026, 3), book) == "basic"
+    assert ledger.usage.billed_plan(customer, Month(2026, 4), book) == "professional"
+    assert statement(ledger, customer, Month(2026, 3), AS_OF).plan_fee == Decimal("0.00")
+    assert statement(ledger, customer, Month(2026, 4), AS_OF).plan_fee == Decimal("599.99")
 
 
 def test_a_customer_starting_during_a_month_is_billed_on_the_plan_they_start_with():
@@ -47,9 +44,9 @@ def test_a_customer_starting_during_a_month_is_billed_on_the_plan_they_start_wit
     desk.handle(subscribe(customer, "standard", "2026-03-10T09:00+01:00"))
     desk.handle(subscribe(customer, "plus", "2026-03-20T09:00+01:00"))
     ledger, book = ledger_of(desk), shipped_book()
-    assert ledger.billed_plan(customer, Month(2026, 3), book) == "standard"
-    assert ledger.billed_plan(customer, Month(2026, 2), book) is None
-    assert ledger.statement(book, customer, Month(2026, 2), AS_OF) is None
+    assert ledger.usage.billed_plan(customer, Month(2026, 3), book) == "standard"
+    assert ledger.usage.billed_plan(customer, Month(2026, 2), book) is None
+    assert statement(ledger, customer, Month(2026, 2), AS_OF) is None
 
 
 def test_only_a_callback_carried_out_uses_one_and_a_phone_ticket_uses_none():
@@ -62,11 +59,11 @@ def test_only_a_callback_carried_out_uses_one_and_a_phone_ticket_uses_none():
     desk.handle(request_callback(by_portal.ticket_id, "2026-03-03T11:00+01:00"))
     desk.handle(complete_callback(by_portal.ticket_id, "2026-04-01T09:00+02:00"))
     desk.handle(request_callback(never_done.ticket_id, "2026-03-04T11:00+01:00"))
-    ledger, book = ledger_of(desk), shipped_book()
-    assert [c.ticket_id for c in ledger.callbacks] == [by_portal.ticket_id]
+    ledger = ledger_of(desk)
+    assert [c.ticket_id for c in ledger.usage.callbacks] == [by_portal.ticket_id]
     # Carried out in April: it counts in April, not in the month it was requested.
-    assert ledger.statement(book, customer, Month(2026, 3), AS_OF).callbacks_used == 0
-    assert ledger.statement(book, customer, Month(2026, 4), AS_OF).callbacks_used == 1
+    assert statement(ledger, customer, Month(2026, 3), AS_OF).callbacks_used == 0
+    assert statement(ledger, customer, Month(2026, 4), AS_OF).callbacks_used == 1
 
 
 def test_the_highest_severity_reached_prices_the_incident_and_a_withdrawal_before_a_response_frees_it():
@@ -80,10 +77,10 @@ def test_the_highest_severity_reached_prices_the_incident_and_a_withdrawal_befor
     desk.handle(withdraw(withdrawn.ticket_id, "2026-03-02T20:10+01:00"))
     desk.handle(respond(answered.ticket_id, "2026-03-03T20:05+01:00"))
     desk.handle(withdraw(answered.ticket_id, "2026-03-03T21:00+01:00"))
-    statement = ledger_of(desk).statement(shipped_book(), customer, Month(2026, 3), AS_OF)
+    march = statement(ledger_of(desk), customer, Month(2026, 3), AS_OF)
     # A business hours 255, withdrawn before a response: nothing; withdrawn after one: C after hours 169.
-    assert [(line.ticket_id, line.price) for line in statement.incident_lines] == [
+    assert [(line.ticket_id, line.price) for line in march.incident_lines] == [
         (escalated.ticket_id, Decimal("255.00")),
         (answered.ticket_id, Decimal("169.00")),
     ]
-    assert statement.incident_lines[0].opened_at == at("2026-03-02T10:00+01:00")
+    assert march.incident_lines[0].opened_at == at("2026-03-02T10:00+01:00")
