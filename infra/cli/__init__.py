@@ -7,7 +7,17 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from infra.cli import calendar_cmd, kafka_cmd, policy_cmd, publish_cmd, replay_cmd, run_cmd, schema_cmd, sla_cmd
+from infra.cli import (
+    calendar_cmd,
+    kafka_cmd,
+    policy_cmd,
+    publish_cmd,
+    replay_cmd,
+    run_cmd,
+    schema_cmd,
+    sla_cmd,
+    views_cmd,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.add_typer(sla_cmd.app, name="sla")
@@ -20,6 +30,12 @@ app.command("schema")(schema_cmd.schema)
 app.command("run")(run_cmd.run)
 app.command("intake")(run_cmd.intake)
 app.command("relay")(run_cmd.relay)
+app.command("project")(run_cmd.project)
+app.command("tickets")(views_cmd.tickets)
+app.command("ticket")(views_cmd.ticket)
+app.command("breaches")(views_cmd.breaches)
+app.command("at-risk")(views_cmd.at_risk)
+app.command("queue")(views_cmd.queue)
 
 
 def main() -> None:

@@ -50,6 +50,12 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def refuse(message: str) -> NoReturn:
+    """A bad argument (unknown value, nothing found by it): `error: <message>` on one line, exit status 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
 @contextmanager
 def refusals_reported() -> Iterator[None]:
     """Turn refusals, unparsable input and an unreachable store into `fail`: none of them shows a traceback.
