@@ -30,6 +30,14 @@ NowOption = Annotated[
     str | None, typer.Option("--now", metavar="ISO8601", help="The instant to look at (default: now).")
 ]
 Rows = Sequence[dict[str, Any]]
+# What a terminal table shows; JSON and CSV carry every column.
+TICKET_COLUMNS = ("reference", "customer_id", "plan", "severity", "status", "opened_at", "resolved_at")
+METRIC_COLUMNS = ("metric", "state", "target_minutes", "clock", "due_at", "met_at", "breached_at", "minutes_late")
+BREACH_COLUMNS = ("reference", "customer_id", "severity", "status", "metric", "due_at", "recorded", "minutes_late")
+RISK_COLUMNS = ("reference", "customer_id", "severity", "metric", "at_risk_at", "due_at", "at_risk_flagged")
+QUEUE_COLUMNS = ("reference", "customer_id", "severity", "department", "opened_at", "next_due")
+HISTORY_COLUMNS = ("month", "customer_id", "plan", "severity", "decided", "breached", "breach_rate")
+TIMELINE_COLUMNS = ("version", "event_type", "occurred_at", "actor", "detail")
 
 
 def tickets(
@@ -40,7 +48,7 @@ def tickets(
     """Tickets of the SLA view, newest first."""
     chosen = _status(status)
     with _views(format) as db:
-        _show(queries.tickets(db, customer, chosen), format, "tickets")
+        _show(queries.tickets(db, customer, chosen), format, "tickets", TICKET_COLUMNS)
 
 
 def ticket(
@@ -59,9 +67,9 @@ def ticket(
     elif format == "csv":
         _write_csv([{"ticket_id": found["ticket_id"], **m} for m in metrics])  # the metrics: the tabular part
     else:
-        _table([found], "ticket")
-        _table(metrics, "SLA metrics")
-        _table([{**e, "detail": _short(e["detail"])} for e in timeline], "timeline")
+        _table([{"field": k, "value": v} for k, v in found.items()], f"ticket {found['reference']}", ("field", "value"))
+        _table(metrics, "SLA metrics", METRIC_COLUMNS)
+        _table([{**e, "detail": _short(e["detail"])} for e in timeline], "timeline", TIMELINE_COLUMNS)
 
 
 def breaches(
@@ -73,20 +81,23 @@ def breaches(
     at = _now(now)
     with _views(format) as db:
         rows = queries.breach_history(db) if history else queries.breached_now(db, at)
-    _show(rows, format, "breach history" if history else "breached now")
+    if history:
+        _show(rows, format, "breach history", HISTORY_COLUMNS)
+    else:
+        _show(rows, format, "breached now", BREACH_COLUMNS)
 
 
 def at_risk(now: NowOption = None, format: FormatOption = "table") -> None:
     """Running metrics past their at-risk time and not yet due, soonest due first."""
     at = _now(now)
     with _views(format) as db:
-        _show(queries.at_risk_now(db, at), format, "at risk")
+        _show(queries.at_risk_now(db, at), format, "at risk", RISK_COLUMNS)
 
 
 def queue(format: FormatOption = "table") -> None:
     """The work queue: open tickets, severity A first, then by the next due time."""
     with _views(format) as db:
-        _show(queries.work_queue(db), format, "work queue")
+        _show(queries.work_queue(db), format, "work queue", QUEUE_COLUMNS)
 
 
 @contextmanager
@@ -128,13 +139,13 @@ def _zone() -> ZoneInfo:
     return policy_book(None).latest.calendar.zone
 
 
-def _show(rows: Rows, format: str, title: str) -> None:
+def _show(rows: Rows, format: str, title: str, columns: Sequence[str]) -> None:
     if format == "json":
         _write_json(list(rows))
     elif format == "csv":
         _write_csv(rows)
     else:
-        _table(rows, title)
+        _table(rows, title, columns)
 
 
 def _write_json(value: Any) -> None:
@@ -150,17 +161,17 @@ def _write_csv(rows: Rows) -> None:
     writer.writerows({k: _cell(v, zone, iso=True) for k, v in row.items()} for row in rows)
 
 
-def _table(rows: Rows, title: str) -> None:
+def _table(rows: Rows, title: str, columns: Sequence[str]) -> None:
     console = Console()
     if not rows:
         console.print(f"{title}: none")
         return
     table = Table(title=title)
-    for name in rows[0]:
+    for name in columns:
         table.add_column(name)
     zone = _zone()
     for row in rows:
-        table.add_row(*(_cell(value, zone) for value in row.values()))
+        table.add_row(*(_cell(row.get(name), zone) for name in columns))
     console.print(table)
 
 
