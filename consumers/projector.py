@@ -82,6 +82,10 @@ class _Assignments(ConsumerRebalanceListener):
             new, self._new = self._new, set()
         return new
 
+    def put_back(self, partitions: set[TopicPartition]) -> None:
+        with self._lock:
+            self._new |= partitions
+
 
 class Projector:
     """Applies poll batches of events to the projections; the database, not Kafka, keeps its offsets.
@@ -206,8 +210,14 @@ class Projector:
         new = self.assignments.take() & self.consumer.assignment()
         if not new:
             return set()
-        with self.db.transaction() as cursor:
-            stored = self.db.stored_offsets(cursor, self.group, self.topic)
+        try:
+            with self.db.transaction() as cursor:
+                stored = self.db.stored_offsets(cursor, self.group, self.topic)
+        except self.db.errors as error:
+            # Their records are dropped and they are moved on the next poll; meanwhile step 3 guards anyway.
+            log.error("projection database unavailable, offsets of new partitions not read: %s", error)
+            self.assignments.put_back(new)
+            return new
         for tp in new:
             self.consumer.seek(tp, stored.get(tp.partition, 0))
         return new
