@@ -1,4 +1,4 @@
-"""Dead letters onto `tickets.commands.dlq`: the original bytes and headers, with kind, reason and source added."""
+"""Dead letters onto a DLQ topic: the original bytes and headers, with kind, reason and source added."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Runs the components: intake, relay and alerts, alone (one process each) or together (`nettask run`)."""
+"""Runs the components: intake, relay, projector and alerts, alone (one process each) or together (`nettask run`)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,24 @@ from kafka.errors import KafkaError
 
 from consumers.alerts import Alerts
 from consumers.intake import Intake
+from consumers.projector import Projector
 from infra.alert_settings import AlertSettings
 from infra.kafka.alert_clients import alert_producer, event_consumer
 from infra.kafka.bootstrap import bootstrap_servers
 from infra.kafka.clients import security_config
 from infra.kafka.command_clients import command_consumers, dead_letter_producer
+from infra.kafka.event_clients import event_consumers
 from infra.kafka.topics import ensure_topics
 from infra.parking import build_parking_lot
+from infra.projections import build_projection_database
 from infra.retry import Unavailable, one_line
 from infra.settings import Settings
 from infra.store import build_desk, describe_store
 from infra.supervisor import RestartLimit, StopFlag, Supervisor
 from producers.relay import Relay, relay_producer
+from projections.sla.projection import SlaProjection
 
-__all__ = ["StopFlag", "build_alerts", "build_intake", "build_relay", "prepare", "run_components"]
+__all__ = ["StopFlag", "build_alerts", "build_intake", "build_projector", "build_relay", "prepare", "run_components"]
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -93,14 +97,35 @@ def build_alerts(
         raise kafka_unavailable(bootstrap, error) from error
 
 
+def build_projector(
+    settings: Settings, bootstrap: str, stored: threading.Event | None = None, group: str | None = None
+) -> Projector:
+    """The projector with every projection, on the projections' database (`stored` is not needed: it polls)."""
+    db = build_projection_database(settings)
+    try:
+        return Projector(
+            db,
+            [SlaProjection(db)],
+            event_consumers(settings, bootstrap, group),
+            dead_letter_producer(settings, bootstrap),
+            topic=settings.topics.events,
+            dlq_topic=settings.topics.events_dlq,
+            group=group or settings.projector_group,
+        )
+    except KafkaError as error:
+        db.close()
+        raise kafka_unavailable(bootstrap, error) from error
+
+
 def run_components(settings: Settings, names: list[str], stop: StopFlag, say: Say, report_every: float = 10.0) -> None:
-    """Run the named components ('intake', 'relay', 'alerts') in threads until `stop`, restarting any that fails.
+    """Run the named components ('intake', 'relay', 'projector', 'alerts') in threads until `stop`, restarting any
+    that fails.
 
     Raises `Unavailable` when the broker or the store cannot be reached at start, and `ComponentFailed` when a
     component fails more often than the restart limit allows.
     """
     bootstrap = prepare(settings, say)
-    builders = {"intake": build_intake, "relay": build_relay, "alerts": build_alerts}
+    builders = {"intake": build_intake, "relay": build_relay, "projector": build_projector, "alerts": build_alerts}
     # Together in one process, the intake wakes the relay the moment it stored something.
     stored = threading.Event() if {"intake", "relay"} <= set(names) else None
     supervisor = Supervisor(
@@ -131,6 +156,11 @@ def _progress(components: dict) -> str:
         )
     if relay := components.get("relay"):
         parts.append(f"relay: {relay.stats.published} published, position {relay.stats.position}")
+    if projector := components.get("projector"):
+        s = projector.stats
+        parts.append(
+            f"projector: {s.applied} applied, {s.repeats} repeats, {s.dead_letters} dead letters, {s.batches} batches"
+        )
     if alerts := components.get("alerts"):
         parts.append(f"alerts: {alerts.stats.alerts} raised, {alerts.stats.repeats} repeats dropped")
     return "; ".join(parts)

@@ -24,6 +24,7 @@ class TopicSettings(BaseSettings):
     commands: str = "tickets.commands"
     commands_dlq: str = "tickets.commands.dlq"
     events: str = "tickets.events"
+    events_dlq: str = "tickets.events.dlq"
     sla_alerts: str = "tickets.sla-alerts"
     partitions: int = Field(default=6, ge=1)
     replication_factor: int = Field(default=1, ge=1)
@@ -74,6 +75,12 @@ class Settings(BaseSettings):
     park_max_seconds: float = Field(default=300.0, ge=0)
     # A compressed record batch may inflate to at most this much; larger ones are dead-lettered unread.
     max_batch_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
+    # The projections: their own database (by default next to the event store, of the same kind) and group.
+    projections_store: str | None = Field(default=None, pattern="^(sqlite|postgres)$")
+    projections_sqlite_path: Path | None = None
+    projections_postgres_schema: str | None = None
+    projector_group: str = "nettask-projector"
+    projector_batch: int = Field(default=500, ge=1)
     relay_name: str = "relay:tickets.events"
     relay_page: int = Field(default=1000, ge=1)
     # How long an idle relay waits before it looks at the store again (ms): caps the latency it adds.
@@ -138,3 +145,13 @@ class Settings(BaseSettings):
 
     def sqlite_file(self) -> Path:
         return self.sqlite_path or self.var_dir / "events.sqlite"
+
+    def projections_backend(self) -> str:
+        """Where the projection tables live: NETTASK_PROJECTIONS_STORE, else the event store's kind."""
+        return self.projections_store or self.store
+
+    def projections_sqlite_file(self) -> Path:
+        return self.projections_sqlite_path or self.sqlite_file().parent / "projections.sqlite"
+
+    def projections_schema(self) -> str:
+        return self.projections_postgres_schema or self.postgres_schema

@@ -18,6 +18,7 @@ from infra.cli import (
     schema_cmd,
     sla_cmd,
     statement_cmd,
+    views_cmd,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -34,6 +35,12 @@ app.command("statements")(statement_cmd.statements_of)
 app.command("run")(run_cmd.run)
 app.command("intake")(run_cmd.intake)
 app.command("relay")(run_cmd.relay)
+app.command("project")(run_cmd.project)
+app.command("tickets")(views_cmd.tickets)
+app.command("ticket")(views_cmd.ticket)
+app.command("breaches")(views_cmd.breaches)
+app.command("at-risk")(views_cmd.at_risk)
+app.command("queue")(views_cmd.queue)
 
 
 def main() -> None:

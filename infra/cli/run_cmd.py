@@ -1,4 +1,5 @@
-"""`nettask run | intake | relay`: the engine's long-running components (`nettask alerts run` is in alerts_cmd)."""
+"""`nettask run | intake | relay | project`: the engine's long-running components (`nettask alerts run` is in
+alerts_cmd)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def _run(names: list[str], max_seconds: float | None) -> None:
 
 
 def run(max_seconds: MaxSeconds = None) -> None:
-    """Everything on one machine: the local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), intake, relay, alerts."""
-    _run(["intake", "relay", "alerts"], max_seconds)
+    """Everything on one machine: the local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), intake, relay,
+    projector and alerts."""
+    _run(["intake", "relay", "projector", "alerts"], max_seconds)
 
 
 def intake(max_seconds: MaxSeconds = None) -> None:
@@ -47,3 +49,8 @@ def intake(max_seconds: MaxSeconds = None) -> None:
 def relay(max_seconds: MaxSeconds = None) -> None:
     """Only the relay: stored events onto tickets.events, in order."""
     _run(["relay"], max_seconds)
+
+
+def project(max_seconds: MaxSeconds = None) -> None:
+    """Only the projector: tickets.events into the SLA view, offsets kept with the rows."""
+    _run(["projector"], max_seconds)

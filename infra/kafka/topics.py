@@ -12,7 +12,7 @@ from kafka.errors import NoError, TopicAlreadyExistsError, for_code
 
 from infra.settings import TopicSettings
 
-# Refused commands wait for an operator, who may be away for a long weekend or a holiday.
+# Refused commands and unappliable events wait for an operator, who may be away for a long weekend or a holiday.
 DLQ_RETENTION_MS = 30 * 24 * 3600 * 1000
 
 Progress = Callable[[str], None]
@@ -34,17 +34,19 @@ def topic_specs(topic_settings: TopicSettings) -> dict[str, dict[str, Any]]:
             topic_settings.commands,
             topic_settings.commands_dlq,
             topic_settings.events,
+            topic_settings.events_dlq,
             topic_settings.sla_alerts,
         )
     }
-    specs[topic_settings.commands_dlq]["configs"]["retention.ms"] = str(DLQ_RETENTION_MS)
+    for dlq in (topic_settings.commands_dlq, topic_settings.events_dlq):
+        specs[dlq]["configs"]["retention.ms"] = str(DLQ_RETENTION_MS)
     return specs
 
 
 def ensure_topics(
     bootstrap: str, topic_settings: TopicSettings, *, progress: Progress | None = None, security: Security = None
 ) -> list[str]:
-    """Create whichever of the four topics is missing; return all four names, in settings order."""
+    """Create whichever of the engine's topics is missing; return all their names, in settings order."""
     say = progress or log.info
     specs = topic_specs(topic_settings)
     created = _create(bootstrap, specs, security)

@@ -13,7 +13,10 @@ from domain.commands import SubscribePlan, parse_command
 from domain.desk import TicketDesk
 from infra.messages import DLQ_KIND, header
 from infra.policy_files import load_policy
+from infra.projections import build_projection_database
 from infra.store import build_desk
+from projections.sla import queries
+from projections.sla.view import fold, metric_rows
 from tests.integration.helpers import (
     component_env,
     delete_pipeline_topics,
@@ -56,6 +59,8 @@ def test_published_commands_are_stored_as_a_cold_replay_stores_them(sqlite_setti
             assert store.ticket(ticket_id) == expected.ticket(ticket_id)
         [refused] = read_all(kafka_bootstrap, settings.topics.commands_dlq, expected_count=1)
         assert header(refused.headers, DLQ_KIND) == "refused"
+        tickets = {c.ticket_id for c in valid if not isinstance(c, SubscribePlan) and expected.ticket(c.ticket_id)}
+        assert wait_until(lambda: all(_viewed(settings, t) == _folded(expected, t) for t in tickets), 60)
     finally:
         engine.send_signal(signal.SIGINT)
         _, stderr = engine.communicate(timeout=60)
@@ -63,3 +68,23 @@ def test_published_commands_are_stored_as_a_cold_replay_stores_them(sqlite_setti
         delete_pipeline_topics(kafka_bootstrap, settings)
     assert engine.returncode == 0, stderr
     assert "stopped; intake: 18 applied, 0 repeats, 1 refused" in stderr
+    assert "projector: " in stderr and "0 dead letters" in stderr
+
+
+def _folded(desk: TicketDesk, ticket_id) -> list[dict]:
+    """A ticket's SLA metric rows as a fold of its events gives them, in the columns the view's query returns."""
+    view = None
+    for event in desk.events_of(ticket_id):
+        view = fold(view, event)
+    rows = [{name: getattr(row, name) for name in queries.METRIC_FIELDS} for row in metric_rows(view)]
+    return sorted(rows, key=lambda row: row["metric"])
+
+
+def _viewed(settings, ticket_id) -> list[dict]:
+    db = build_projection_database(settings)
+    try:
+        return sorted(queries.metrics_of(db, str(ticket_id)), key=lambda row: row["metric"])
+    except db.errors:  # the projector has not made its tables yet
+        return []
+    finally:
+        db.close()

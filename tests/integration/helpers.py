@@ -50,7 +50,8 @@ def pipeline_settings(
     prefix = f"test.{suffix}"
     topic_settings = TopicSettings(
         commands=f"{prefix}.commands", commands_dlq=f"{prefix}.commands.dlq", events=f"{prefix}.events",
-        sla_alerts=f"{prefix}.sla-alerts", partitions=partitions, replication_factor=1,
+        events_dlq=f"{prefix}.events.dlq", sla_alerts=f"{prefix}.sla-alerts", partitions=partitions,
+        replication_factor=1,
     )  # fmt: skip
     topics.ensure_topics(bootstrap, topic_settings, progress=lambda _line: None, security=security)
     return base_settings.model_copy(
@@ -58,6 +59,7 @@ def pipeline_settings(
             "topics": topic_settings,
             "intake_group": f"test-intake-{suffix}",
             "relay_name": f"test-relay-{suffix}",
+            "projector_group": f"test-projector-{suffix}",
             "kafka_bootstrap_servers": bootstrap,
             # A command for a ticket never opened is refused after a second, not after the default minutes.
             "park_max_seconds": PARK_SECONDS,
@@ -272,10 +274,12 @@ def component_env(settings: Settings, bootstrap: str, var_dir: Path) -> dict[str
         "NETTASK_TOPIC_COMMANDS": topics.commands,
         "NETTASK_TOPIC_COMMANDS_DLQ": topics.commands_dlq,
         "NETTASK_TOPIC_EVENTS": topics.events,
+        "NETTASK_TOPIC_EVENTS_DLQ": topics.events_dlq,
         "NETTASK_TOPIC_SLA_ALERTS": topics.sla_alerts,
         "NETTASK_TOPIC_PARTITIONS": str(topics.partitions),
         "NETTASK_INTAKE_GROUP": settings.intake_group,
         "NETTASK_RELAY_NAME": settings.relay_name,
+        "NETTASK_PROJECTOR_GROUP": settings.projector_group,
         "NETTASK_PARK_MAX_SECONDS": str(settings.park_max_seconds),
         # The alerts component's group and transactional id, the test's own like the intake's group.
         "NETTASK_ALERTS_GROUP": f"{settings.intake_group}-alerts",

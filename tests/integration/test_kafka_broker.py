@@ -36,13 +36,14 @@ def test_ensure_topics_twice_gives_the_same_topics_with_the_configured_partition
     prefix = f"test.{uuid.uuid4().hex[:8]}"
     wanted = TopicSettings(
         commands=f"{prefix}.commands", commands_dlq=f"{prefix}.commands.dlq", events=f"{prefix}.events",
-        sla_alerts=f"{prefix}.sla-alerts", partitions=4, replication_factor=1,
+        events_dlq=f"{prefix}.events.dlq", sla_alerts=f"{prefix}.sla-alerts", partitions=4, replication_factor=1,
     )  # fmt: skip
     try:
         first = topics.ensure_topics(kafka_bootstrap, wanted)
         second = topics.ensure_topics(kafka_bootstrap, wanted)
 
-        assert first == second == [wanted.commands, wanted.commands_dlq, wanted.events, wanted.sla_alerts]
+        names = [wanted.commands, wanted.commands_dlq, wanted.events, wanted.events_dlq, wanted.sla_alerts]
+        assert first == second == names
         layouts = topics.describe(kafka_bootstrap, first)
         assert layouts == {name: topics.TopicLayout(partitions=4, replication=1) for name in first}
     finally:

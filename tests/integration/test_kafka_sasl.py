@@ -58,7 +58,7 @@ def test_with_the_right_password_topics_are_created_and_a_command_goes_there_and
     prefix = f"test.{uuid.uuid4().hex[:8]}"
     wanted = TopicSettings(
         commands=f"{prefix}.commands", commands_dlq=f"{prefix}.commands.dlq", events=f"{prefix}.events",
-        sla_alerts=f"{prefix}.sla-alerts", partitions=2,
+        events_dlq=f"{prefix}.events.dlq", sla_alerts=f"{prefix}.sla-alerts", partitions=2,
     )  # fmt: skip
     command = open_ticket(unique("cust"))
 

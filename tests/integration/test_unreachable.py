@@ -93,7 +93,9 @@ def test_run_restarts_the_relay_then_gives_up_naming_it_when_postgres_stays_away
     with log_path.open("w") as log:
         process = subprocess.Popen([str(NETTASK), "run"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
-        assert wait_until(lambda: "running intake, relay against" in log_path.read_text(), 60), log_path.read_text()
+        assert wait_until(lambda: "running intake, relay, projector, alerts against" in log_path.read_text(), 60), (
+            log_path.read_text()
+        )
         private_postgres.stop()
         returncode = process.wait(timeout=EXIT_WITHIN_S)
     finally:
@@ -118,7 +120,9 @@ def test_run_stopped_by_sigterm_exits_0(sqlite_settings, kafka_bootstrap, tmp_pa
         process = subprocess.Popen([str(NETTASK), "run"], env=component_env(settings, kafka_bootstrap, tmp_path),
                                    cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        assert wait_until(lambda: "running intake, relay against" in log_path.read_text(), 60), log_path.read_text()
+        assert wait_until(lambda: "running intake, relay, projector, alerts against" in log_path.read_text(), 60), (
+            log_path.read_text()
+        )
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=EXIT_WITHIN_S)
     finally:

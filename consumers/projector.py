@@ -1,0 +1,282 @@
+"""The projector: events from `tickets.events` into every projection, with the offsets, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kafka import ConsumerRebalanceListener, TopicPartition
+from pydantic import ValidationError
+
+from consumers.dead_letters import DeadLetters
+from consumers.records import DeadLetter, Record
+from domain import events as ev
+from infra.kafka.guard import UnreadableRecord
+from infra.messages import MESSAGE_TYPE, header
+from projections.database import ProjectionDatabase
+
+log = logging.getLogger(__name__)
+# The database is down or locked: read the same batch again after this pause rather than dead-letter it.
+STORE_RETRY_SECONDS = 1.0
+# Events of tickets, by the name the relay puts in the message-type header.
+TICKET_EVENTS = {event_type.__name__: event_type for event_type in ev.TICKET_EVENTS}
+# Events on the topic that no ticket projection reads (customers' plans): skipped, not dead-lettered.
+OTHER_EVENTS = frozenset({ev.PlanSubscribed.__name__})
+
+
+class Projection(Protocol):
+    """What the projector needs of a projection: its tables, and a batch of events applied inside a cursor."""
+
+    name: str
+
+    def create_tables(self, cursor: Any) -> None: ...
+
+    def apply(self, cursor: Any, events: Sequence[ev.TicketEvent]) -> Any:
+        """Returns an object with `applied`, `repeats` and `failures` (each with `event`, `kind`, `reason`)."""
+
+
+@dataclass
+class ProjectorStats:
+    records: int = 0
+    applied: int = 0
+    repeats: int = 0
+    skipped: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
+        self.dead_letters += len(letters)
+        for letter in letters:
+            self.by_kind[letter.kind] = self.by_kind.get(letter.kind, 0) + 1
+
+
+ConsumerFactory = Callable[[ConsumerRebalanceListener], Any]
+
+
+class _Assignments(ConsumerRebalanceListener):
+    """Notes newly assigned partitions; the projector moves them to their stored offsets on its own thread.
+
+    kafka-python may call a listener from its network thread, so the listener only records; the seek and
+    the database read happen in the projector's loop, right after the poll that saw the assignment.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._new: set[TopicPartition] = set()
+
+    def on_partitions_revoked(self, revoked) -> None:
+        with self._lock:
+            self._new -= set(revoked)
+
+    def on_partitions_assigned(self, assigned) -> None:
+        with self._lock:
+            self._new |= set(assigned)
+
+    def take(self) -> set[TopicPartition]:
+        with self._lock:
+            new, self._new = self._new, set()
+        return new
+
+    def put_back(self, partitions: set[TopicPartition]) -> None:
+        with self._lock:
+            self._new |= partitions
+
+
+class Projector:
+    """Applies poll batches of events to the projections; the database, not Kafka, keeps its offsets.
+
+    It receives its Kafka clients: `consumers` builds a KafkaConsumer subscribed to the events topic with the
+    given rebalance listener, `dlq` is the producer for events that cannot be applied.
+    """
+
+    def __init__(
+        self,
+        db: ProjectionDatabase,
+        projections: Sequence[Projection],
+        consumers: ConsumerFactory,
+        dlq: Any,
+        *,
+        topic: str,
+        dlq_topic: str,
+        group: str,
+    ):
+        self.db = db
+        self.projections = list(projections)
+        self.topic = topic
+        self.group = group
+        self.dead_letters = DeadLetters(dlq, dlq_topic)
+        self.stats = ProjectorStats()
+        self._create_tables()
+        self.assignments = _Assignments()
+        self.consumer = consumers(self.assignments)
+
+    def __enter__(self) -> Projector:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def run(
+        self,
+        *,
+        stop: Callable[[], bool] = lambda: False,
+        max_seconds: float | None = None,
+        max_messages: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> ProjectorStats:
+        """Apply batches until `stop()`, `max_seconds` pass, `max_messages` records were handled, or none came
+        for `idle_timeout` seconds."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        idle_since = time.monotonic()
+        while not stop() and (deadline is None or time.monotonic() < deadline):
+            if max_messages is not None and self.stats.records >= max_messages:
+                break
+            if self.process_once(timeout_ms=200):
+                idle_since = time.monotonic()
+            elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                break
+        return self.stats
+
+    def process_once(self, timeout_ms: int = 200) -> int:
+        """One poll batch, in six steps; returns how many records it handled.
+
+        1. Poll a batch. Partitions assigned since the last poll are first moved to the offsets the database
+           holds for them (none: the beginning), and whatever this poll fetched for them is dropped.
+        2. Parse every record into a ticket event; a record that is none becomes a dead letter, a customer
+           event is skipped.
+        3. Begin ONE database transaction and read the stored offsets of the batch's partitions; records
+           below them were applied already (by this projector before a failure, or another one before a
+           rebalance) and are dropped.
+        4. Apply the events to every projection; an event a projection cannot take becomes a dead letter. A
+           projection ignores an event whose ticket version it already holds (the relay may repeat one).
+        5. Publish the dead letters and wait until the broker has them; if that fails, nothing commits.
+        6. Write the next offset of each of the batch's partitions and commit: rows and offsets together. A
+           crash before the commit leaves neither, and the batch is read again from the stored offsets.
+        """
+        batch = self._poll(timeout_ms)
+        records = [record for partition in batch.values() for record in partition]
+        if not records:
+            return 0
+        try:
+            self._apply(records)
+        except self.db.errors as error:
+            self._retry_later(batch, error)
+            return 0
+        self.stats.records += len(records)
+        self.stats.batches += 1
+        return len(records)
+
+    def _apply(self, records: list[Any]) -> None:
+        parsed = [(record, _parse(record)) for record in records]
+        with self.db.transaction() as cursor:
+            stored = self.db.stored_offsets(cursor, self.group, self.topic)
+            fresh = [(r, p) for r, p in parsed if r.offset >= stored.get(r.partition, 0)]
+            letters = [p for _, p in fresh if isinstance(p, DeadLetter)]
+            events = [(r, p) for r, p in fresh if isinstance(p, ev.TicketEvent)]
+            self.stats.skipped += sum(1 for _, p in fresh if p is None)
+            letters += self._apply_to_projections(cursor, events)
+            self.dead_letters.send(letters)
+            self.db.save_offsets(cursor, self.group, _next_offsets(records, stored))
+        self.stats.dead_lettered(letters)
+
+    def _apply_to_projections(self, cursor: Any, events: list[tuple[Any, ev.TicketEvent]]) -> list[DeadLetter]:
+        record_of = {event.event_id: record for record, event in events}
+        letters: dict[tuple[Any, str], DeadLetter] = {}
+        for projection in self.projections:
+            result = projection.apply(cursor, [event for _, event in events])
+            self.stats.applied += result.applied
+            self.stats.repeats += result.repeats
+            for failure in result.failures:
+                record = record_of[failure.event.event_id]
+                reason = f"{projection.name}: {failure.reason}"
+                letters.setdefault((record.partition, record.offset), DeadLetter(record, failure.kind, reason))
+        return list(letters.values())
+
+    def _poll(self, timeout_ms: int) -> dict:
+        try:
+            batch = self.consumer.poll(timeout_ms=timeout_ms)
+        except UnreadableRecord as unreadable:
+            self._skip(unreadable)
+            return {}
+        moved = self._seek_new_partitions()
+        return {tp: records for tp, records in batch.items() if tp not in moved}
+
+    def _seek_new_partitions(self) -> set[TopicPartition]:
+        new = self.assignments.take() & self.consumer.assignment()
+        if not new:
+            return set()
+        try:
+            with self.db.transaction() as cursor:
+                stored = self.db.stored_offsets(cursor, self.group, self.topic)
+        except self.db.errors as error:
+            # Their records are dropped and they are moved on the next poll; meanwhile step 3 guards anyway.
+            log.error("projection database unavailable, offsets of new partitions not read: %s", error)
+            self.assignments.put_back(new)
+            return new
+        for tp in new:
+            self.consumer.seek(tp, stored.get(tp.partition, 0))
+        return new
+
+    def _skip(self, unreadable: UnreadableRecord) -> None:
+        """Dead-letter what is known of a record kafka-python cannot unpack, and go on after it."""
+        tp, offset = unreadable.partition, unreadable.offset
+        letter = DeadLetter(Record(tp.topic, tp.partition, offset, None, None), unreadable.kind, unreadable.reason)
+        with self.db.transaction() as cursor:
+            self.dead_letters.send([letter])
+            self.db.save_offsets(cursor, self.group, {(tp.topic, tp.partition): offset + 1})
+        self.stats.dead_lettered([letter])
+        self.consumer.seek(tp, offset + 1)
+
+    def _retry_later(self, batch: dict, error: Exception) -> None:
+        """Rewind to the batch's first offsets: nothing of it was committed, so nothing is lost."""
+        log.error("projection database unavailable, retrying in %.1f s: %s", STORE_RETRY_SECONDS, error)
+        for partition, records in batch.items():
+            self.consumer.seek(partition, records[0].offset)
+        time.sleep(STORE_RETRY_SECONDS)
+
+    def _create_tables(self) -> None:
+        self.db.create_schema()
+        with self.db.transaction() as cursor:
+            for projection in self.projections:
+                projection.create_tables(cursor)
+
+    def close(self) -> None:
+        self.dead_letters.close()
+        self.consumer.close()
+        self.db.close()
+
+
+def _parse(record: Any) -> ev.TicketEvent | DeadLetter | None:
+    """The ticket event a record carries, a dead letter saying why it carries none, or None for other events."""
+    event_type = header(record.headers, MESSAGE_TYPE)
+    if event_type in OTHER_EVENTS:
+        return None
+    if event_type not in TICKET_EVENTS:
+        return DeadLetter(record, "unknown-type", f"message-type {event_type!r} is no ticket event")
+    if not record.value:
+        return DeadLetter(record, "empty", "the message has no value")
+    try:
+        return TICKET_EVENTS[event_type].model_validate_json(record.value)
+    except ValidationError as error:
+        kind = "invalid-json" if error.errors()[0]["type"] == "json_invalid" else "schema"
+        return DeadLetter(record, kind, f"not a valid {event_type}: {_first_error(error)}")
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "value"
+    return f"{where}: {first['msg']}"
+
+
+def _next_offsets(records: list[Any], stored: dict[int, int]) -> dict[tuple[str, int], int]:
+    """After each partition's last record; never behind what is stored (a batch may hold only repeats)."""
+    offsets: dict[tuple[str, int], int] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        offsets[key] = max(offsets.get(key, 0), record.offset + 1, stored.get(record.partition, 0))
+    return offsets

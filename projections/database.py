@@ -1,0 +1,128 @@
+"""The projections' database: a SQLite file or a PostgreSQL schema, one transaction per batch, input offsets kept."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+
+OFFSETS_TABLE = "projection_offsets"
+
+
+class ProjectionDatabase:
+    """One DB-API connection to the projections' tables, and what differs between SQLite and PostgreSQL.
+
+    `connect` opens a connection in autocommit mode: transactions are begun here, explicitly, so that a
+    SQLite batch takes the write lock before it reads the states it will change.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        *,
+        postgres: bool = False,
+        schema: str | None = None,
+        errors: tuple[type[Exception], ...] = (sqlite3.Error,),
+    ):
+        self._connect = connect
+        self._connection: Any = None
+        self.postgres = postgres
+        self.schema = schema
+        self.errors = errors
+        self.mark = "%s" if postgres else "?"
+        # SQLite has no time type: instants are ISO text in UTC with a fixed precision, so text order is time order.
+        self.instant_type = "TIMESTAMPTZ" if postgres else "TEXT"
+
+    @property
+    def connection(self) -> Any:
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def table(self, name: str) -> str:
+        return f"{self.schema}.{name}" if self.schema else name
+
+    def marks(self, count: int) -> str:
+        return ", ".join([self.mark] * count)
+
+    def instant(self, value: datetime | None) -> Any:
+        """An instant as this database stores it."""
+        if value is None or self.postgres:
+            return value
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def read_instant(self, value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(value)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A cursor whose work commits together or not at all; a failed connection is dropped for a new one."""
+        cursor = self._begin()
+        try:
+            yield cursor
+            cursor.execute("COMMIT")
+        except BaseException as error:
+            self._rollback(cursor)
+            if isinstance(error, self.errors):
+                self.close()
+            raise
+        finally:
+            cursor.close()
+
+    def query(self, statement: str, parameters: tuple | list = ()) -> list[tuple]:
+        """Rows of one read, in a transaction of its own."""
+        with self.transaction() as cursor:
+            cursor.execute(statement, parameters)
+            return cursor.fetchall()
+
+    def _begin(self) -> Any:
+        try:
+            cursor = self.connection.cursor()
+            # IMMEDIATE: SQLite takes the write lock now, so the states this batch reads cannot change under it.
+            cursor.execute("BEGIN" if self.postgres else "BEGIN IMMEDIATE")
+        except self.errors:
+            self.close()
+            raise
+        return cursor
+
+    def _rollback(self, cursor: Any) -> None:
+        try:
+            cursor.execute("ROLLBACK")
+        except self.errors:
+            self.close()
+
+    def create_schema(self) -> None:
+        with self.transaction() as cursor:
+            if self.postgres and self.schema:
+                cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table(OFFSETS_TABLE)} (consumer_group TEXT NOT NULL, "
+                "topic TEXT NOT NULL, kafka_partition INTEGER NOT NULL, next_offset BIGINT NOT NULL, "
+                "PRIMARY KEY (consumer_group, topic, kafka_partition))"
+            )
+
+    def stored_offsets(self, cursor: Any, group: str, topic: str) -> dict[int, int]:
+        """The next offset to read per partition, as the last committed batch left it."""
+        cursor.execute(
+            f"SELECT kafka_partition, next_offset FROM {self.table(OFFSETS_TABLE)} "
+            f"WHERE consumer_group = {self.mark} AND topic = {self.mark}",
+            (group, topic),
+        )
+        return {partition: offset for partition, offset in cursor.fetchall()}
+
+    def save_offsets(self, cursor: Any, group: str, offsets: Mapping[tuple[str, int], int]) -> None:
+        cursor.executemany(
+            f"INSERT INTO {self.table(OFFSETS_TABLE)} VALUES ({self.marks(4)}) "
+            "ON CONFLICT (consumer_group, topic, kafka_partition) DO UPDATE SET next_offset = excluded.next_offset",
+            [(group, topic, partition, offset) for (topic, partition), offset in offsets.items()],
+        )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            with suppress(*self.errors):  # already broken: dropped all the same
+                connection.close()

@@ -1,0 +1,1 @@
+"""The SLA view: tickets and their SLA metrics as the aggregate sees them, with queries for analysts."""

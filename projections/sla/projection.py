@@ -1,0 +1,134 @@
+"""The SLA projection: a batch of ticket events folded onto the stored states and written back, coalesced."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from domain import events as ev
+from projections.database import ProjectionDatabase
+from projections.sla import tables
+from projections.sla.view import BERLIN, SlaTicket, dump_state, fold, load_state, metric_rows, ticket_row
+
+# A batch touches at most a poll's worth of tickets; chunks keep each IN (...) well under the drivers' limits.
+LOOKUP_CHUNK = 500
+# Fields every ticket event has: the timeline shows the rest as the event's detail.
+_COMMON = frozenset(ev.TicketEvent.model_fields) | {"deadlines"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An event the view cannot take: a gap in its ticket's versions, or one the fold refuses."""
+
+    event: ev.TicketEvent
+    kind: str
+    reason: str
+
+
+@dataclass
+class Applied:
+    applied: int = 0
+    repeats: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+
+class SlaProjection:
+    """Keeps `sla_tickets`, `sla_metrics` and `sla_ticket_events` equal to a fold of every ticket's events."""
+
+    name = "sla"
+
+    def __init__(self, db: ProjectionDatabase, zone: ZoneInfo = BERLIN):
+        self.db = db
+        self.zone = zone
+
+    def create_tables(self, cursor: Any) -> None:
+        tables.create_tables(self.db, cursor)
+
+    def apply(self, cursor: Any, events: Sequence[ev.TicketEvent]) -> Applied:
+        """Fold the events (in topic order) onto the stored states; write each touched ticket's rows once."""
+        states = self._load(cursor, {str(e.ticket_id) for e in events})
+        result, touched, timeline = Applied(), set(), []
+        for event in events:
+            key = str(event.ticket_id)
+            folded = self._fold_one(states.get(key), event, result)
+            if folded is not None:
+                states[key] = folded
+                touched.add(key)
+                timeline.append(self._timeline_row(event))
+        self._write(cursor, [states[key] for key in sorted(touched)], timeline)
+        return result
+
+    def _fold_one(self, state: SlaTicket | None, event: ev.TicketEvent, result: Applied) -> SlaTicket | None:
+        """The state after `event`, or None when it is a repeat (counted) or cannot be applied (a failure)."""
+        held = state.ticket.version if state else 0
+        if event.originator_version <= held:
+            result.repeats += 1  # the relay may publish an event twice; the view has it already
+            return None
+        if event.originator_version != held + 1:
+            reason = f"version {event.originator_version} of ticket {event.ticket_id}, but the view holds {held}"
+            result.failures.append(Failure(event, "version-gap", reason))
+            return None
+        try:
+            folded = fold(state, event)
+        except Exception as error:  # the domain refuses it: the event, not the projector, is at fault
+            result.failures.append(Failure(event, "unappliable", f"{type(error).__name__}: {error}"))
+            return None
+        result.applied += 1
+        return folded
+
+    def _load(self, cursor: Any, ticket_ids: Iterable[str]) -> dict[str, SlaTicket]:
+        wanted, states = sorted(ticket_ids), {}
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            cursor.execute(
+                f"SELECT ticket_id, state FROM {self.db.table(tables.TICKETS)} "
+                f"WHERE ticket_id IN ({self.db.marks(len(chunk))})",
+                chunk,
+            )
+            states.update({ticket_id: load_state(state) for ticket_id, state in cursor.fetchall()})
+        return states
+
+    def _write(self, cursor: Any, states: list[SlaTicket], timeline: list[tuple]) -> None:
+        if not states:
+            return
+        db = self.db
+        cursor.executemany(
+            tables.upsert(db, tables.TICKETS, tables.TICKET_COLUMNS, ("ticket_id",)),
+            [self._ticket_values(state) for state in states],
+        )
+        cursor.executemany(
+            tables.upsert(db, tables.METRICS, tables.METRIC_COLUMNS, ("ticket_id", "metric")),
+            [self._values(row) for state in states for row in metric_rows(state, self.zone)],
+        )
+        cursor.executemany(
+            tables.insert_new(db, tables.TIMELINE, tables.TIMELINE_COLUMNS, ("ticket_id", "version")), timeline
+        )
+
+    def _ticket_values(self, state: SlaTicket) -> tuple:
+        return (*self._values(ticket_row(state)), dump_state(state))
+
+    def _values(self, row: Any) -> tuple:
+        return tuple(self._column(value) for value in _fields(row))
+
+    def _column(self, value: Any) -> Any:
+        # Enums as their values: psycopg would write an Enum's name ("OPEN"), not its value ("open").
+        if isinstance(value, Enum):
+            return value.value
+        return self.db.instant(value) if isinstance(value, datetime) else value
+
+    def _timeline_row(self, event: ev.TicketEvent) -> tuple:
+        detail = orjson.dumps(event.model_dump(mode="json", exclude=_COMMON)).decode()
+        return (
+            str(event.ticket_id), event.originator_version, str(event.event_id), event.type,
+            self.db.instant(event.occurred_at), event.actor, detail,
+        )  # fmt: skip
+
+
+def _fields(row: Any) -> list:
+    return [getattr(row, name) for name in row.__slots__]
