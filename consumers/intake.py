@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +18,14 @@ from consumers.parking import ParkingLot
 from consumers.records import DeadLetter, Record, validate
 from consumers.waiting import Waiting
 from domain.commands import Command
-from domain.desk import Outcome, TicketDesk
+from domain.desk import Outcome, OutcomeStatus, TicketDesk
 from infra.kafka.guard import UnreadableRecord
 from infra.retry import Unavailable, one_line
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
+# Dead letters of valid commands the domain refused; every other kind is a record that was not a valid command.
+REFUSAL_KINDS = ("refused", "forbidden", "conflicting-repeat")
 # An intake without partitions for this long is stuck in kafka-python 3.0.12's rejoin race (see _IdleWatch)
 # or over-provisioned; either way a new consumer joins the group afresh.
 NO_PARTITIONS_REJOIN_S = 60.0
@@ -41,15 +44,17 @@ class IntakeStats:
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def count(self, outcomes: Sequence[Outcome], letters: Sequence[DeadLetter]) -> None:
-        for outcome in outcomes:
-            if not outcome.refused:
-                setattr(self, outcome.status, getattr(self, outcome.status) + 1)
-        for letter in letters:
-            if letter.kind in ("refused", "forbidden", "conflicting-repeat"):
-                self.refused += 1
-            else:
-                self.invalid += 1
-            self.by_kind[letter.kind] = self.by_kind.get(letter.kind, 0) + 1
+        """Applied and unchanged from the outcomes; refused and invalid from the dead letters (refusals of valid
+        commands, whatever their kind, against everything that was not a valid command)."""
+        statuses = Counter(outcome.status for outcome in outcomes)
+        self.applied += statuses[OutcomeStatus.APPLIED]
+        self.unchanged += statuses[OutcomeStatus.UNCHANGED]
+        kinds = Counter(letter.kind for letter in letters)
+        refusals = sum(kinds[kind] for kind in REFUSAL_KINDS)
+        self.refused += refusals
+        self.invalid += sum(kinds.values()) - refusals
+        for kind, count in kinds.items():
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + count
 
 
 ConsumerFactory = Callable[[], Any]
@@ -155,7 +160,7 @@ class Intake:
         self.stats.count(outcomes, letters)
 
     def _stored(self, outcomes: Sequence[Outcome]) -> None:
-        if any(o.status == "applied" for o in outcomes):
+        if any(o.status is OutcomeStatus.APPLIED for o in outcomes):
             self.on_stored()
             self.waiting.facts_arrived(outcomes)
 
@@ -193,7 +198,7 @@ class Intake:
             raise
         except Exception as error:
             log.exception("command %s failed", command.command_id)
-            return Outcome(command, "refused", reason=f"internal error: {error!r}", kind="refused")
+            return Outcome(command, OutcomeStatus.REFUSED, reason=f"internal error: {error!r}", kind="refused")
 
     def _retry_later(self, batch: dict, error: Exception) -> None:
         """Rewind to the batch's first offsets and wait: nothing of it was stored, so nothing is lost.

@@ -23,13 +23,6 @@ WATCHDOG_COMMANDS = (cmd.RecordSlaBreach, cmd.FlagSlaAtRisk)
 Decided = tuple[list[ev.TicketEvent], Ticket | None]
 
 
-def decide_open(
-    existing: Ticket | None, command: cmd.OpenTicket, plan_name: str | None, book: PolicyBook
-) -> list[ev.TicketEvent]:
-    """Open a ticket on the customer's plan in force; a repeated Open of the same reference is recognised."""
-    return decide_open_with_state(existing, command, plan_name, book)[0]
-
-
 def decide_open_with_state(
     existing: Ticket | None, command: cmd.OpenTicket, plan_name: str | None, book: PolicyBook
 ) -> Decided:

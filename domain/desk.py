@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -38,12 +39,20 @@ class WriteContention(PersistenceError):
     """Other writers kept winning the race for the same streams; the caller should try the batch later."""
 
 
+class OutcomeStatus(StrEnum):
+    """What became of a command."""
+
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"  # a repeat, or a command that changes nothing
+    REFUSED = "refused"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one command: applied (with its events), unchanged (a repeat), or refused (and why)."""
 
     command: Command
-    status: str
+    status: OutcomeStatus
     events: tuple[DomainEvent, ...] = ()
     reason: str = ""
     # For a refusal, which kind (see DomainError.kind): a missing fact may still arrive, the rest never will.
@@ -51,7 +60,7 @@ class Outcome:
 
     @property
     def refused(self) -> bool:
-        return self.status == "refused"
+        return self.status is OutcomeStatus.REFUSED
 
 
 @dataclass
@@ -65,7 +74,7 @@ class _Workspace:
 
     def trusts(self, outcome: Outcome) -> bool:
         """A refusal or a no-op decided on a remembered state might be stale; anything else is checked on save."""
-        return outcome.status == "applied" or _stream_of(outcome.command) not in self.remembered
+        return outcome.status is OutcomeStatus.APPLIED or _stream_of(outcome.command) not in self.remembered
 
 
 class _RecentStates:
@@ -169,9 +178,9 @@ class TicketDesk(Application[UUID]):
         try:
             events = self._events_for(command, workspace)
         except DomainError as refusal:
-            return Outcome(command, "refused", reason=str(refusal), kind=refusal.kind)
+            return Outcome(command, OutcomeStatus.REFUSED, reason=str(refusal), kind=refusal.kind)
         workspace.pending.extend(events)
-        return Outcome(command, "applied" if events else "unchanged", tuple(events))
+        return Outcome(command, OutcomeStatus.APPLIED if events else OutcomeStatus.UNCHANGED, tuple(events))
 
     def _events_for(self, command: Command, workspace: _Workspace) -> list[DomainEvent]:
         if isinstance(command, SubscribePlan):

@@ -124,19 +124,6 @@ def status(settings: Settings) -> BrokerStatus:
     return BrokerStatus(layout.kafka_dir(settings), ())
 
 
-def kill_node(settings: Settings, node_id: int) -> int:
-    """SIGKILL one node of the running local cluster, as a crash would, and return the pid it had."""
-    with layout.locked(layout.kafka_dir(settings)):
-        node = _live_node(settings, node_id)
-        pid = processes.pid_of(node)
-        assert pid is not None  # _live_node checked it
-        processes.send_signal(pid, signal.SIGKILL)
-        processes.wait_gone([node], time.monotonic() + STOP_TIMEOUT_S)
-        # Deliberate, so not reported as stale later; start() brings the node back.
-        node.pid_file.unlink(missing_ok=True)
-        return pid
-
-
 # -- starting ----------------------------------------------------------------------------------------------
 
 
@@ -229,14 +216,6 @@ def _stop_cluster(cluster: list[Node], timeout: float, say: Progress) -> None:
     # 5. Only now are the pid files wrong, so only now are they removed.
     for node in live:
         node.pid_file.unlink(missing_ok=True)
-
-
-def _live_node(settings: Settings, node_id: int) -> Node:
-    for nodes in SUPPORTED_NODES:
-        for node in layout.cluster(settings, nodes):
-            if node.node_id == node_id and processes.pid_of(node) is not None:
-                return node
-    raise BrokerError(f"node {node_id} of the local cluster is not running")
 
 
 def _node_status(node: Node) -> NodeStatus:
