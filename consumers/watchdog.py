@@ -39,6 +39,9 @@ class Publisher(Protocol):
     def close(self, timeout: float | None = None) -> None: ...
 
 
+Clock = Callable[[], datetime]
+
+
 def wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -61,7 +64,7 @@ class Watchdog:
         publisher: Publisher,
         book: PolicyBook,
         *,
-        now: Callable[[], datetime] = wall_clock,
+        now: Clock = wall_clock,
         interval_s: float = 5.0,
         resend_after: timedelta = RESEND_AFTER,
     ):

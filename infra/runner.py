@@ -12,7 +12,7 @@ from kafka.errors import KafkaError
 from consumers.alerts import Alerts
 from consumers.intake import Intake
 from consumers.projector import Projector
-from consumers.watchdog import Watchdog
+from consumers.watchdog import Clock, Watchdog, wall_clock
 from infra.alert_settings import AlertSettings
 from infra.kafka.alert_clients import alert_producer, event_consumer
 from infra.kafka.bootstrap import bootstrap_servers
@@ -124,8 +124,10 @@ def build_projector(
         raise kafka_unavailable(bootstrap, error) from error
 
 
-def build_watchdog(settings: Settings, bootstrap: str, _stored: threading.Event | None = None) -> Watchdog:
-    """The watchdog on the projections' database, publishing onto the commands topic, on the wall clock."""
+def build_watchdog(
+    settings: Settings, bootstrap: str, _stored: threading.Event | None = None, now: Clock = wall_clock
+) -> Watchdog:
+    """The watchdog on the projections' database, publishing onto the commands topic; `now` is its clock."""
     book = load_policy(settings.policy_file)
     db = build_projection_database(settings)
     try:
@@ -133,7 +135,7 @@ def build_watchdog(settings: Settings, bootstrap: str, _stored: threading.Event 
     except KafkaError as error:
         db.close()
         raise kafka_unavailable(bootstrap, error) from error
-    return Watchdog(db, publisher, book, interval_s=settings.watchdog_interval_s)
+    return Watchdog(db, publisher, book, now=now, interval_s=settings.watchdog_interval_s)
 
 
 def run_components(settings: Settings, names: list[str], stop: StopFlag, say: Say, report_every: float = 10.0) -> None:
