@@ -53,6 +53,7 @@ class WatchdogStats:
     risks: int = 0
     months: int = 0
     resent: int = 0
+    failed_looks: int = 0
 
 
 class Watchdog:
@@ -93,12 +94,25 @@ class Watchdog:
         max_seconds: float | None = None,
         max_looks: int | None = None,
     ) -> WatchdogStats:
-        """Look, then wait `interval_s`, until `stop()`, `max_seconds` passed or `max_looks` looks were taken."""
+        """Look, then wait `interval_s`, until `stop()`, `max_seconds` passed or `max_looks` looks were tried.
+
+        A look the projections' database fails is logged and taken again next time; a failed send raises.
+        """
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        while not stop() and not _past(deadline) and (max_looks is None or self.stats.looks < max_looks):
-            self.look_once()
+        taken = 0
+        while not stop() and not _past(deadline) and (max_looks is None or taken < max_looks):
+            self._look()
+            taken += 1
             _pause(self.interval_s, stop, deadline)
         return self.stats
+
+    def _look(self) -> None:
+        try:
+            self.look_once()
+        except self.db.errors as error:
+            # Like the projector, ride out the database: nothing was noted, so the next look does it all again.
+            self.stats.failed_looks += 1
+            log.error("watchdog: projections database unavailable, looking again in %.1f s: %s", self.interval_s, error)
 
     def look_once(self) -> list[Command]:
         """One look, in four steps; returns the commands it published.

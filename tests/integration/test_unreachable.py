@@ -36,7 +36,7 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-@pytest.mark.parametrize("component", ["relay", "intake", "run"])
+@pytest.mark.parametrize("component", ["relay", "intake", "watchdog", "run"])
 def test_kafka_unreachable_exits_1_with_one_line_naming_the_address(component, sqlite_settings, tmp_path):
     address = f"127.0.0.1:{free_port()}"
     env = component_env(sqlite_settings, address, tmp_path)

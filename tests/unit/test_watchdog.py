@@ -219,6 +219,32 @@ def test_a_run_stops_when_asked(db):
     assert dog.run(stop=lambda: True, max_seconds=30).looks == 0
 
 
+def test_a_look_the_database_fails_is_taken_again_next_time(tmp_path):
+    path, broken = tmp_path / "projections.sqlite", []
+
+    def connect() -> sqlite3.Connection:
+        if broken:
+            raise sqlite3.OperationalError("unable to open database file")
+        return sqlite3.connect(path, isolation_level=None)
+
+    database = ProjectionDatabase(connect)
+    database.create_schema()
+    with database.transaction() as cursor:
+        SlaProjection(database).create_tables(cursor)
+    project(database, opened(at=OPENED))
+    dog, publisher = watchdog(database, Clock(DUE + ONE_SECOND))
+    database.close()
+    broken.append(True)
+    dog.run(max_looks=1, max_seconds=30)
+    assert (dog.stats.failed_looks, dog.stats.looks, publisher.published) == (1, 0, [])
+    broken.clear()
+
+    dog.run(max_looks=1, max_seconds=30)
+    database.close()
+
+    assert types(publisher.published) == ["RecordSlaBreach"]
+
+
 # --- closing months ---------------------------------------------------------------------------------------
 
 CLOSING_DAY = at("2026-04-05T00:00+02:00")  # March closes at 00:00 on the 5th of April, Berlin time
