@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 STORE_RETRY_SECONDS = 1.0
 # Events of tickets, by the name the relay puts in the message-type header.
 TICKET_EVENTS = {event_type.__name__: event_type for event_type in ev.TICKET_EVENTS}
-# Events on the topic that no ticket projection reads (customers' plans): skipped, not dead-lettered.
-OTHER_EVENTS = frozenset({ev.PlanSubscribed.__name__})
+# Events on the topic that no ticket projection reads (customers' plans, closed months): skipped, not dead-lettered.
+OTHER_EVENTS = frozenset({ev.PlanSubscribed.__name__, ev.MonthClosed.__name__})
 
 
 class Projection(Protocol):

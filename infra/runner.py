@@ -1,4 +1,5 @@
-"""Runs the components: intake, relay, projector and alerts, alone (one process each) or together (`nettask run`)."""
+"""Runs the components (intake, relay, projector, alerts, watchdog), alone (one process each) or together
+(`nettask run`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kafka.errors import KafkaError
 from consumers.alerts import Alerts
 from consumers.intake import Intake
 from consumers.projector import Projector
+from consumers.watchdog import Clock, Watchdog, wall_clock
 from infra.alert_settings import AlertSettings
 from infra.kafka.alert_clients import alert_producer, event_consumer
 from infra.kafka.bootstrap import bootstrap_servers
@@ -19,15 +21,20 @@ from infra.kafka.command_clients import command_consumers, dead_letter_producer
 from infra.kafka.event_clients import event_consumers
 from infra.kafka.topics import ensure_topics
 from infra.parking import build_parking_lot
+from infra.policy_files import load_policy
 from infra.projections import build_projection_database
 from infra.retry import Unavailable, one_line
 from infra.settings import Settings
 from infra.store import build_desk, describe_store
 from infra.supervisor import RestartLimit, StopFlag, Supervisor
+from producers.client import CommandPublisher
 from producers.relay import Relay, relay_producer
 from projections.sla.projection import SlaProjection
 
-__all__ = ["StopFlag", "build_alerts", "build_intake", "build_projector", "build_relay", "prepare", "run_components"]
+__all__ = [
+    "StopFlag", "build_alerts", "build_intake", "build_projector", "build_relay", "build_watchdog", "prepare",
+    "run_components",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -117,15 +124,32 @@ def build_projector(
         raise kafka_unavailable(bootstrap, error) from error
 
 
+def build_watchdog(
+    settings: Settings, bootstrap: str, _stored: threading.Event | None = None, now: Clock = wall_clock
+) -> Watchdog:
+    """The watchdog on the projections' database, publishing onto the commands topic; `now` is its clock."""
+    book = load_policy(settings.policy_file)
+    db = build_projection_database(settings)
+    try:
+        publisher = CommandPublisher(bootstrap, settings.topics.commands, **security_config(settings))
+    except KafkaError as error:
+        db.close()
+        raise kafka_unavailable(bootstrap, error) from error
+    return Watchdog(db, publisher, book, now=now, interval_s=settings.watchdog_interval_s)
+
+
 def run_components(settings: Settings, names: list[str], stop: StopFlag, say: Say, report_every: float = 10.0) -> None:
-    """Run the named components ('intake', 'relay', 'projector', 'alerts') in threads until `stop`, restarting any
-    that fails.
+    """Run the named components ('intake', 'relay', 'projector', 'alerts', 'watchdog') in threads until `stop`,
+    restarting any that fails.
 
     Raises `Unavailable` when the broker or the store cannot be reached at start, and `ComponentFailed` when a
     component fails more often than the restart limit allows.
     """
     bootstrap = prepare(settings, say)
-    builders = {"intake": build_intake, "relay": build_relay, "projector": build_projector, "alerts": build_alerts}
+    builders = {
+        "intake": build_intake, "relay": build_relay, "projector": build_projector, "alerts": build_alerts,
+        "watchdog": build_watchdog,
+    }  # fmt: skip
     # Together in one process, the intake wakes the relay the moment it stored something.
     stored = threading.Event() if {"intake", "relay"} <= set(names) else None
     supervisor = Supervisor(
@@ -163,4 +187,7 @@ def _progress(components: dict) -> str:
         )
     if alerts := components.get("alerts"):
         parts.append(f"alerts: {alerts.stats.alerts} raised, {alerts.stats.repeats} repeats dropped")
+    if watchdog := components.get("watchdog"):
+        s = watchdog.stats
+        parts.append(f"watchdog: {s.breaches} breaches, {s.risks} risks, {s.months} months closed, {s.resent} resent")
     return "; ".join(parts)

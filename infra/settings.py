@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     projections_postgres_schema: str | None = None
     projector_group: str = "nettask-projector"
     projector_batch: int = Field(default=500, ge=1)
+    # How often the watchdog looks at the SLA view and the calendar for passed deadlines and months to close.
+    watchdog_interval_s: float = Field(default=5.0, gt=0)
     relay_name: str = "relay:tickets.events"
     relay_page: int = Field(default=1000, ge=1)
     # How long an idle relay waits before it looks at the store again (ms): caps the latency it adds.

@@ -1,4 +1,4 @@
-"""`nettask run | intake | relay | project`: the engine's long-running components (`nettask alerts run` is in
+"""`nettask run | intake | relay | project | watchdog`: the engine's long-running components (`nettask alerts run` is in
 alerts_cmd)."""
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _run(names: list[str], max_seconds: float | None) -> None:
 
 def run(max_seconds: MaxSeconds = None) -> None:
     """Everything on one machine: the local broker (unless KAFKA_BOOTSTRAP_SERVERS is set), intake, relay,
-    projector and alerts."""
-    _run(["intake", "relay", "projector", "alerts"], max_seconds)
+    projector, alerts and watchdog."""
+    _run(["intake", "relay", "projector", "alerts", "watchdog"], max_seconds)
 
 
 def intake(max_seconds: MaxSeconds = None) -> None:
@@ -54,3 +54,8 @@ def relay(max_seconds: MaxSeconds = None) -> None:
 def project(max_seconds: MaxSeconds = None) -> None:
     """Only the projector: tickets.events into the SLA view, offsets kept with the rows."""
     _run(["projector"], max_seconds)
+
+
+def watchdog(max_seconds: MaxSeconds = None) -> None:
+    """Only the watchdog: passed SLA deadlines and months past their closing day, as commands on tickets.commands."""
+    _run(["watchdog"], max_seconds)

@@ -88,6 +88,24 @@ def at_risk_now(db: ProjectionDatabase, now: datetime) -> list[Row]:
     return _ticket_metrics(db, condition, parameters, "m.due_at")
 
 
+def deadlines_to_record(db: ProjectionDatabase, now: datetime, limit: int) -> list[Row]:
+    """Running metrics at `now` past due (`now > due`), or at risk and not yet flagged: what the watchdog
+    reports, earliest due first, at most `limit`."""
+    condition = f"m.due_at < {db.mark} OR (m.at_risk_at <= {db.mark} AND m.at_risk_flagged = {db.mark})"
+    statement = (
+        f"SELECT m.ticket_id, m.metric, m.due_at, m.at_risk_at FROM {db.table(METRICS)} m "
+        f"WHERE m.state = {db.mark} AND ({condition}) ORDER BY m.due_at, m.ticket_id, m.metric LIMIT {int(limit)}"
+    )
+    parameters = [MetricState.RUNNING.value, db.instant(now), db.instant(now), False]
+    return _rows(db, statement, parameters, ("ticket_id", "metric", "due_at", "at_risk_at"))
+
+
+def first_opening(db: ProjectionDatabase) -> datetime | None:
+    """When the earliest ticket in the view was opened; None while it holds none."""
+    ((earliest,),) = db.query(f"SELECT MIN(opened_at) FROM {db.table(TICKETS)}")
+    return db.read_instant(earliest)
+
+
 def work_queue(db: ProjectionDatabase) -> list[Row]:
     """Open tickets, severity A first, then by the earliest due time of their running metrics (none: last)."""
     next_due = (

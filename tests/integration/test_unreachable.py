@@ -23,6 +23,8 @@ pytestmark = [pytest.mark.kafka]
 NETTASK = Path(sys.executable).with_name("nettask")
 # A bound on the wait, far above the few seconds it takes: how fast is measured by bench/fail_fast.py.
 EXIT_WITHIN_S = 90
+# What `nettask run` starts, as it names them when it is running.
+ALL_COMPONENTS = "intake, relay, projector, alerts, watchdog"
 
 
 def nettask(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
@@ -34,7 +36,7 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-@pytest.mark.parametrize("component", ["relay", "intake", "run"])
+@pytest.mark.parametrize("component", ["relay", "intake", "watchdog", "run"])
 def test_kafka_unreachable_exits_1_with_one_line_naming_the_address(component, sqlite_settings, tmp_path):
     address = f"127.0.0.1:{free_port()}"
     env = component_env(sqlite_settings, address, tmp_path)
@@ -93,9 +95,7 @@ def test_run_restarts_the_relay_then_gives_up_naming_it_when_postgres_stays_away
     with log_path.open("w") as log:
         process = subprocess.Popen([str(NETTASK), "run"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
-        assert wait_until(lambda: "running intake, relay, projector, alerts against" in log_path.read_text(), 60), (
-            log_path.read_text()
-        )
+        assert wait_until(lambda: f"running {ALL_COMPONENTS} against" in log_path.read_text(), 60), log_path.read_text()
         private_postgres.stop()
         returncode = process.wait(timeout=EXIT_WITHIN_S)
     finally:
@@ -120,9 +120,7 @@ def test_run_stopped_by_sigterm_exits_0(sqlite_settings, kafka_bootstrap, tmp_pa
         process = subprocess.Popen([str(NETTASK), "run"], env=component_env(settings, kafka_bootstrap, tmp_path),
                                    cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        assert wait_until(lambda: "running intake, relay, projector, alerts against" in log_path.read_text(), 60), (
-            log_path.read_text()
-        )
+        assert wait_until(lambda: f"running {ALL_COMPONENTS} against" in log_path.read_text(), 60), log_path.read_text()
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=EXIT_WITHIN_S)
     finally:
