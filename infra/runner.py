@@ -19,12 +19,14 @@ from infra.kafka.command_clients import command_consumers, dead_letter_producer
 from infra.kafka.event_clients import event_consumers
 from infra.kafka.topics import ensure_topics
 from infra.parking import build_parking_lot
+from infra.policy_files import load_policy
 from infra.projections import build_projection_database
 from infra.retry import Unavailable, one_line
 from infra.settings import Settings
 from infra.store import build_desk, describe_store
 from infra.supervisor import RestartLimit, StopFlag, Supervisor
 from producers.relay import Relay, relay_producer
+from projections.billing.projection import BillingProjection
 from projections.sla.projection import SlaProjection
 
 __all__ = ["StopFlag", "build_alerts", "build_intake", "build_projector", "build_relay", "prepare", "run_components"]
@@ -101,11 +103,12 @@ def build_projector(
     settings: Settings, bootstrap: str, stored: threading.Event | None = None, group: str | None = None
 ) -> Projector:
     """The projector with every projection, on the projections' database (`stored` is not needed: it polls)."""
+    book = load_policy(settings.policy_file)
     db = build_projection_database(settings)
     try:
         return Projector(
             db,
-            [SlaProjection(db)],
+            [SlaProjection(db), BillingProjection(db, book)],
             event_consumers(settings, bootstrap, group),
             dead_letter_producer(settings, bootstrap),
             topic=settings.topics.events,
