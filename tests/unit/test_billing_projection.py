@@ -55,7 +55,7 @@ def projected(book, events: list, batch: int) -> ProjectionDatabase:
 
 
 def stored_statements(db: ProjectionDatabase) -> list[Statement]:
-    rows = db.query("SELECT statement FROM billing_statements ORDER BY customer_id, month")
+    rows = db.query(f"SELECT statement FROM {db.table('billing_statements')} ORDER BY customer_id, month")
     return [Statement.model_validate_json(row[0]) for row in rows]
 
 
