@@ -25,6 +25,7 @@ from projections.billing import BillingFold, statement, statements
 from projections.billing.projection import BillingProjection
 from projections.billing.reads import has_statements, stored_statement, stored_statements
 from projections.database import ProjectionDatabase
+from projections.sla.projection import SlaProjection
 
 # Ticket ids, event ids and amounts must never be cut short; 80 columns would squeeze them.
 PIPED_WIDTH = 160
@@ -117,6 +118,7 @@ def _projection(book: PolicyBook) -> Iterator[ProjectionDatabase]:
         db = build_projection_database(Settings())
     try:
         with refusals_reported(), db.transaction() as cursor:
+            SlaProjection(db).create_tables(cursor)  # the analysts' views, made with the billing tables, join them
             BillingProjection(db, book).create_tables(cursor)
         yield db
     finally:

@@ -20,6 +20,7 @@ from projections.billing.state import CLOSINGS, CUSTOMER, Closings, CustomerBill
 from projections.database import ProjectionDatabase
 from projections.sla.projection import LOOKUP_CHUNK, Applied, Failure
 from projections.sla.tables import insert_new, upsert
+from projections.views import create_views
 
 
 class BillingProjection:
@@ -42,6 +43,8 @@ class BillingProjection:
         # The closings row exists from the start, so that every batch can lock it.
         statement = insert_new(self.db, tables.CLOSINGS, ("singleton", "state"), ("singleton",))
         cursor.execute(statement, (1, CLOSINGS.dump_json(Closings()).decode()))
+        # The analysts' views join the SLA tables too: the projector creates those first.
+        create_views(self.db, cursor)
 
     def apply(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> Applied:
         """Fold a batch, in five steps.
