@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from infra.cli import (
     alerts_cmd,
+    api_cmd,
     calendar_cmd,
     kafka_cmd,
     policy_cmd,
@@ -41,6 +42,7 @@ app.command("ticket")(views_cmd.ticket)
 app.command("breaches")(views_cmd.breaches)
 app.command("at-risk")(views_cmd.at_risk)
 app.command("queue")(views_cmd.queue)
+app.command("api")(api_cmd.api)
 
 
 def main() -> None:
