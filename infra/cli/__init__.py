@@ -13,6 +13,7 @@ from infra.cli import (
     calendar_cmd,
     kafka_cmd,
     policy_cmd,
+    projections_cmd,
     publish_cmd,
     replay_cmd,
     run_cmd,
@@ -28,6 +29,7 @@ app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(kafka_cmd.app, name="kafka")
 app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(projections_cmd.app, name="projections")
 app.command("replay")(replay_cmd.replay)
 app.command("publish")(publish_cmd.publish)
 app.command("schema")(schema_cmd.schema)
