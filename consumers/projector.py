@@ -16,31 +16,41 @@ from consumers.dead_letters import DeadLetters
 from consumers.records import DeadLetter, Record
 from domain import events as ev
 from infra.kafka.guard import UnreadableRecord
-from infra.messages import MESSAGE_TYPE, header
+from infra.messages import MESSAGE_TYPE, NOTIFICATION_ID, header
 from projections.database import ProjectionDatabase
 
 log = logging.getLogger(__name__)
 # The database is down or locked: read the same batch again after this pause rather than dead-letter it.
 STORE_RETRY_SECONDS = 1.0
-# Events of tickets, by the name the relay puts in the message-type header.
-TICKET_EVENTS = {event_type.__name__: event_type for event_type in ev.TICKET_EVENTS}
-# Events on the topic that no ticket projection reads (customers' plans, closed months): skipped, not dead-lettered.
-OTHER_EVENTS = frozenset({ev.PlanSubscribed.__name__, ev.MonthClosed.__name__})
+# Every event the store records, by the name the relay puts in the message-type header: tickets, plans, closings.
+DOMAIN_EVENTS = {t.__name__: t for t in (*ev.TICKET_EVENTS, ev.PlanSubscribed, ev.MonthClosed)}
 
 
 class Projection(Protocol):
-    """What the projector needs of a projection: its tables, and a batch of events applied inside a cursor."""
+    """What the projector needs of a projection: its tables, the events it reads, and a batch of them applied
+    inside a cursor."""
 
     name: str
+    # The projection receives the events that are instances of these types, in topic order; others never.
+    event_types: tuple[type[ev.DomainEvent], ...]
 
     def create_tables(self, cursor: Any) -> None: ...
 
-    def apply(self, cursor: Any, events: Sequence[ev.TicketEvent]) -> Any:
+    def apply(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> Any:
         """Returns an object with `applied`, `repeats` and `failures` (each with `event`, `kind`, `reason`)."""
 
 
 @dataclass
+class Counts:
+    applied: int = 0
+    repeats: int = 0
+
+
+@dataclass
 class ProjectorStats:
+    """Per record: `applied` when some projection took it, `repeats` when the projections had it already,
+    `skipped` when no projection reads its type. `by_projection` counts what each projection reported."""
+
     records: int = 0
     applied: int = 0
     repeats: int = 0
@@ -48,6 +58,7 @@ class ProjectorStats:
     dead_letters: int = 0
     batches: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    by_projection: dict[str, Counts] = field(default_factory=dict)
 
     def dead_lettered(self, letters: Sequence[DeadLetter]) -> None:
         self.dead_letters += len(letters)
@@ -147,13 +158,15 @@ class Projector:
 
         1. Poll a batch. Partitions assigned since the last poll are first moved to the offsets the database
            holds for them (none: the beginning), and whatever this poll fetched for them is dropped.
-        2. Parse every record into a ticket event; a record that is none becomes a dead letter, a customer
-           event is skipped.
+        2. Parse every record into a domain event; a record that is none becomes a dead letter. Order the
+           batch by store position (the notification-id header): each partition's order is kept, and events
+           of different partitions reach the projections in the order they were recorded.
         3. Begin ONE database transaction and read the stored offsets of the batch's partitions; records
            below them were applied already (by this projector before a failure, or another one before a
            rebalance) and are dropped.
-        4. Apply the events to every projection; an event a projection cannot take becomes a dead letter. A
-           projection ignores an event whose ticket version it already holds (the relay may repeat one).
+        4. Apply to every projection the events of the types it reads; an event a projection cannot take
+           becomes a dead letter; one that no projection reads is skipped. A projection ignores an event it
+           already holds (the relay may repeat one).
         5. Publish the dead letters and wait until the broker has them; if that fails, nothing commits.
         6. Write the next offset of each of the batch's partitions and commit: rows and offsets together. A
            crash before the commit leaves neither, and the batch is read again from the stored offsets.
@@ -177,25 +190,35 @@ class Projector:
             stored = self.db.stored_offsets(cursor, self.group, self.topic)
             fresh = [(r, p) for r, p in parsed if r.offset >= stored.get(r.partition, 0)]
             letters = [p for _, p in fresh if isinstance(p, DeadLetter)]
-            events = [(r, p) for r, p in fresh if isinstance(p, ev.TicketEvent)]
-            self.stats.skipped += sum(1 for _, p in fresh if p is None)
+            events = _in_store_order([(r, p) for r, p in fresh if isinstance(p, ev.DomainEvent)])
             letters += self._apply_to_projections(cursor, events)
             self.dead_letters.send(letters)
             self.db.save_offsets(cursor, self.group, _next_offsets(records, stored))
         self.stats.dead_lettered(letters)
 
-    def _apply_to_projections(self, cursor: Any, events: list[tuple[Any, ev.TicketEvent]]) -> list[DeadLetter]:
+    def _apply_to_projections(self, cursor: Any, events: list[tuple[Any, ev.DomainEvent]]) -> list[DeadLetter]:
         record_of = {event.event_id: record for record, event in events}
         letters: dict[tuple[Any, str], DeadLetter] = {}
+        read = [e for _, e in events if any(isinstance(e, p.event_types) for p in self.projections)]
+        repeats = 0
         for projection in self.projections:
-            result = projection.apply(cursor, [event for _, event in events])
-            self.stats.applied += result.applied
-            self.stats.repeats += result.repeats
+            result = projection.apply(cursor, [e for e in read if isinstance(e, projection.event_types)])
+            self._count(projection.name, result)
+            # A repeat from the relay is a repeat for every projection reading it: the widest count holds.
+            repeats = max(repeats, result.repeats)
             for failure in result.failures:
                 record = record_of[failure.event.event_id]
                 reason = f"{projection.name}: {failure.reason}"
                 letters.setdefault((record.partition, record.offset), DeadLetter(record, failure.kind, reason))
+        self.stats.skipped += len(events) - len(read)
+        self.stats.applied += len(read) - repeats
+        self.stats.repeats += repeats
         return list(letters.values())
+
+    def _count(self, name: str, result: Any) -> None:
+        counts = self.stats.by_projection.setdefault(name, Counts())
+        counts.applied += result.applied
+        counts.repeats += result.repeats
 
     def _poll(self, timeout_ms: int) -> dict:
         try:
@@ -251,20 +274,27 @@ class Projector:
         self.db.close()
 
 
-def _parse(record: Any) -> ev.TicketEvent | DeadLetter | None:
-    """The ticket event a record carries, a dead letter saying why it carries none, or None for other events."""
+def _parse(record: Any) -> ev.DomainEvent | DeadLetter:
+    """The domain event a record carries, or a dead letter saying why it carries none."""
     event_type = header(record.headers, MESSAGE_TYPE)
-    if event_type in OTHER_EVENTS:
-        return None
-    if event_type not in TICKET_EVENTS:
-        return DeadLetter(record, "unknown-type", f"message-type {event_type!r} is no ticket event")
+    if event_type not in DOMAIN_EVENTS:
+        return DeadLetter(record, "unknown-type", f"message-type {event_type!r} is no event the store records")
     if not record.value:
         return DeadLetter(record, "empty", "the message has no value")
     try:
-        return TICKET_EVENTS[event_type].model_validate_json(record.value)
+        return DOMAIN_EVENTS[event_type].model_validate_json(record.value)
     except ValidationError as error:
         kind = "invalid-json" if error.errors()[0]["type"] == "json_invalid" else "schema"
         return DeadLetter(record, kind, f"not a valid {event_type}: {_first_error(error)}")
+
+
+def _in_store_order(events: list[tuple[Any, ev.DomainEvent]]) -> list[tuple[Any, ev.DomainEvent]]:
+    """By notification id when every record has one (the relay's always do); else as the topic gave them."""
+    positions = [header(record.headers, NOTIFICATION_ID) for record, _ in events]
+    if not all(position and position.isdigit() for position in positions):
+        return events
+    order = sorted(range(len(events)), key=lambda i: int(positions[i]))
+    return [events[i] for i in order]
 
 
 def _first_error(error: ValidationError) -> str:

@@ -29,6 +29,7 @@ from infra.store import build_desk, describe_store
 from infra.supervisor import RestartLimit, StopFlag, Supervisor
 from producers.client import CommandPublisher
 from producers.relay import Relay, relay_producer
+from projections.billing.projection import BillingProjection
 from projections.sla.projection import SlaProjection
 
 __all__ = [
@@ -108,11 +109,12 @@ def build_projector(
     settings: Settings, bootstrap: str, stored: threading.Event | None = None, group: str | None = None
 ) -> Projector:
     """The projector with every projection, on the projections' database (`stored` is not needed: it polls)."""
+    book = load_policy(settings.policy_file)
     db = build_projection_database(settings)
     try:
         return Projector(
             db,
-            [SlaProjection(db)],
+            [SlaProjection(db), BillingProjection(db, book)],
             event_consumers(settings, bootstrap, group),
             dead_letter_producer(settings, bootstrap),
             topic=settings.topics.events,

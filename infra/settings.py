@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # stops everything and exits non-zero, so that the service manager sees the failure.
     restart_limit: int = Field(default=3, ge=0)
     restart_window_s: float = Field(default=600.0, gt=0)
+    # When set, every request to the HTTP read API (`nettask api`) must carry `Authorization: Bearer <token>`.
+    api_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _kafka_security_is_complete(self) -> Settings:

@@ -9,9 +9,11 @@ from pydantic import ValidationError
 
 from infra.cli import (
     alerts_cmd,
+    api_cmd,
     calendar_cmd,
     kafka_cmd,
     policy_cmd,
+    projections_cmd,
     publish_cmd,
     replay_cmd,
     run_cmd,
@@ -27,6 +29,7 @@ app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(kafka_cmd.app, name="kafka")
 app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(projections_cmd.app, name="projections")
 app.command("replay")(replay_cmd.replay)
 app.command("publish")(publish_cmd.publish)
 app.command("schema")(schema_cmd.schema)
@@ -42,6 +45,7 @@ app.command("ticket")(views_cmd.ticket)
 app.command("breaches")(views_cmd.breaches)
 app.command("at-risk")(views_cmd.at_risk)
 app.command("queue")(views_cmd.queue)
+app.command("api")(api_cmd.api)
 
 
 def main() -> None:

@@ -42,6 +42,8 @@ class SlaProjection:
     """Keeps `sla_tickets`, `sla_metrics` and `sla_ticket_events` equal to a fold of every ticket's events."""
 
     name = "sla"
+    # Ticket events only: customers' plans and month closings change no ticket.
+    event_types: tuple[type[ev.DomainEvent], ...] = (ev.TicketEvent,)
 
     def __init__(self, db: ProjectionDatabase, zone: ZoneInfo = BERLIN):
         self.db = db

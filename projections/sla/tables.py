@@ -21,7 +21,16 @@ METRIC_COLUMNS = (
 TIMELINE_COLUMNS = ("ticket_id", "version", "event_id", "event_type", "occurred_at", "actor", "detail")
 
 
+TABLES = (TICKETS, METRICS, TIMELINE)
+
+
 def create_tables(db: ProjectionDatabase, cursor: Any) -> None:
+    create_bare_tables(db, cursor)
+    create_indexes(db, cursor)
+
+
+def create_bare_tables(db: ProjectionDatabase, cursor: Any) -> None:
+    """The tables with their primary keys only: a rebuild fills them so, and adds the other indexes at the end."""
     instant = db.instant_type
     for statement in (
         f"CREATE TABLE IF NOT EXISTS {db.table(TICKETS)} (ticket_id TEXT PRIMARY KEY, reference TEXT NOT NULL, "
@@ -36,6 +45,13 @@ def create_tables(db: ProjectionDatabase, cursor: Any) -> None:
         f"CREATE TABLE IF NOT EXISTS {db.table(TIMELINE)} (ticket_id TEXT NOT NULL, version INTEGER NOT NULL, "
         f"event_id TEXT NOT NULL, event_type TEXT NOT NULL, occurred_at {instant} NOT NULL, actor TEXT NOT NULL, "
         "detail TEXT NOT NULL, PRIMARY KEY (ticket_id, version))",
+    ):
+        cursor.execute(statement)
+
+
+def create_indexes(db: ProjectionDatabase, cursor: Any) -> None:
+    """The indexes the queries use, named after the live tables (index names are unique per schema or file)."""
+    for statement in (
         _index(db, TICKETS, "reference"),
         _index(db, TICKETS, "customer_id"),
         _index(db, METRICS, "state", "due_at"),

@@ -1,0 +1,30 @@
+"""Rebuild and verify wired to the event store: the views that can be rebuilt, and the store's log as they read it."""
+
+from __future__ import annotations
+
+from domain import events as ev
+from domain.desk import TicketDesk
+from projections.rebuild import RebuildableView
+from projections.sla.rebuildable import SLA_VIEW
+
+# The views `nettask projections rebuild NAME` knows; billing joins by registering its RebuildableView here.
+VIEWS: dict[str, RebuildableView] = {SLA_VIEW.name: SLA_VIEW}
+
+
+class StoreLog:
+    """The desk's notification log read in pages, as TicketDesk.recorded_events does, ticket events only."""
+
+    def __init__(self, desk: TicketDesk):
+        self.desk = desk
+
+    def last_id(self) -> int:
+        return self.desk.recorder.max_notification_id() or 0
+
+    def read(self, after: int, limit: int, upto: int) -> tuple[list[ev.TicketEvent], int]:
+        notifications = self.desk.recorder.select_notifications(start=after + 1, limit=limit, stop=upto)
+        if not notifications:
+            return [], upto
+        to_event = self.desk.mapper.to_domain_event
+        events = [to_event(n) for n in notifications]
+        # Customers' plans and closed months travel on the same log; the views here fold ticket events.
+        return [e for e in events if isinstance(e, ev.TicketEvent)], notifications[-1].id

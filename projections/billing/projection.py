@@ -1,0 +1,214 @@
+"""The billing projection: every event through the billing fold, statements and their lines kept in tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from domain import events as ev
+from domain.billing import is_past_closing, policy_for_month
+from domain.money import Month
+from domain.policy import PolicyBook
+from domain.statement import Statement, total
+from projections.billing import tables
+from projections.billing.fold import BillingFold
+from projections.billing.queries import billed_months, statement
+from projections.billing.state import CLOSINGS, CUSTOMER, Closings, CustomerBilling, closings_of, customers_of, restore
+from projections.database import ProjectionDatabase
+from projections.sla.projection import LOOKUP_CHUNK, Applied, Failure
+from projections.sla.tables import insert_new, upsert
+from projections.views import create_views
+
+
+class BillingProjection:
+    """Keeps `billing_statements` and `billing_statement_lines` equal to the billing fold of the events seen.
+
+    The fold's state is stored with them: the closings (shared by all customers) and each customer's usage,
+    frozen statements and carried adjustments, so a batch loads only the customers it touches.
+    """
+
+    name = "billing"
+    # Every event: each one moves the fold's clock, which closes months by themselves.
+    event_types: tuple[type[ev.DomainEvent], ...] = (ev.DomainEvent,)
+
+    def __init__(self, db: ProjectionDatabase, book: PolicyBook):
+        self.db = db
+        self.book = book
+
+    def create_tables(self, cursor: Any) -> None:
+        tables.create_tables(self.db, cursor)
+        # The closings row exists from the start, so that every batch can lock it.
+        statement = insert_new(self.db, tables.CLOSINGS, ("singleton", "state"), ("singleton",))
+        cursor.execute(statement, (1, CLOSINGS.dump_json(Closings()).decode()))
+        # The analysts' views join the SLA tables too: the projector creates those first.
+        create_views(self.db, cursor)
+
+    def apply(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> Applied:
+        """Fold a batch, in five steps.
+
+        1. Lock and load the closings: the fold's clock is shared by all partitions, so batches of projectors
+           in one group take turns here (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises them already).
+        2. Drop repeats: events whose id the projection holds, or that came twice in the batch. Load the
+           stored share of each customer the batch touches; every customer's when the batch closes a month
+           or enters a new one (their statements change too).
+        3. Fold the events, in the order given; an event the fold refuses is a failure.
+        4. Rewrite the statements and lines of the loaded customers, as of the fold's clock.
+        5. Store the fold's state and the ids of the events folded.
+        """
+        closings = self._closings(cursor)
+        fresh, result = self._fresh(cursor, events)
+        if not fresh:
+            return result
+        wanted = None if self._reaches_everyone(closings, fresh) else _customers_in(fresh)
+        loaded = self._customers(cursor, wanted)
+        fold = restore(self.book, closings, loaded)
+        folded = [event for event in fresh if self._fold_one(fold, event, result)]
+        names = set(loaded) | set(fold.usage.subscriptions) | _customers_in(folded)
+        self._write_statements(cursor, fold, sorted(names))
+        self._write_state(cursor, fold, sorted(names), folded)
+        return result
+
+    def _fresh(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> tuple[list[ev.DomainEvent], Applied]:
+        held = self._held(cursor, {str(event.event_id) for event in events})
+        fresh, result = [], Applied()
+        for event in events:
+            if str(event.event_id) in held:
+                result.repeats += 1  # the relay may publish an event twice; the fold has it already
+                continue
+            held.add(str(event.event_id))
+            fresh.append(event)
+        return fresh, result
+
+    def _held(self, cursor: Any, event_ids: Iterable[str]) -> set[str]:
+        return {row[0] for row in self._select_in(cursor, tables.SEEN, "event_id", "event_id", event_ids)}
+
+    def _reaches_everyone(self, closings: Closings, events: list[ev.DomainEvent]) -> bool:
+        """Whether the batch closes a month or enters a new one: then every customer's statements change."""
+        if closings.clock is None or any(isinstance(event, ev.MonthClosed) for event in events):
+            return True
+        latest, zone = max(event.occurred_at for event in events), self.book.latest.calendar.zone
+        due = closings.next_to_close or Month.of(closings.clock, zone)
+        return Month.of(latest, zone) != Month.of(closings.clock, zone) or is_past_closing(
+            policy_for_month(self.book, due), due, latest
+        )
+
+    def _fold_one(self, fold: BillingFold, event: ev.DomainEvent, result: Applied) -> bool:
+        try:
+            fold.apply(event)
+        except Exception as error:  # e.g. an escalation of a ticket whose opening the fold never saw
+            result.failures.append(Failure(event, "unappliable", f"{type(error).__name__}: {error}"))
+            return False
+        result.applied += 1
+        return True
+
+    def _closings(self, cursor: Any) -> Closings:
+        lock = " FOR UPDATE" if self.db.postgres else ""
+        cursor.execute(f"SELECT state FROM {self.db.table(tables.CLOSINGS)} WHERE singleton = 1{lock}")
+        return CLOSINGS.validate_json(cursor.fetchone()[0])
+
+    def _customers(self, cursor: Any, wanted: set[str] | None) -> dict[str, CustomerBilling]:
+        """The stored share of the wanted customers; of every customer when `wanted` is None."""
+        if wanted is None:
+            cursor.execute(f"SELECT customer_id, state FROM {self.db.table(tables.CUSTOMERS)}")
+            rows = cursor.fetchall()
+        else:
+            rows = self._select_in(cursor, tables.CUSTOMERS, "customer_id, state", "customer_id", wanted)
+        return {customer_id: CUSTOMER.validate_json(state) for customer_id, state in rows}
+
+    def _select_in(self, cursor: Any, table: str, columns: str, key: str, values: Iterable[str]) -> list[tuple]:
+        wanted, rows = sorted(values), []
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            marks = self.db.marks(len(chunk))
+            cursor.execute(f"SELECT {columns} FROM {self.db.table(table)} WHERE {key} IN ({marks})", chunk)
+            rows += cursor.fetchall()
+        return rows
+
+    def _write_statements(self, cursor: Any, fold: BillingFold, customer_ids: list[str]) -> None:
+        """Each customer's statements as the fold now has them, in place of the stored ones."""
+        found = [s for c in customer_ids for s in statements_of(fold, c)]
+        for table in (tables.LINES, tables.STATEMENTS):
+            for start in range(0, len(customer_ids), LOOKUP_CHUNK):
+                chunk = customer_ids[start : start + LOOKUP_CHUNK]
+                marks = self.db.marks(len(chunk))
+                cursor.execute(f"DELETE FROM {self.db.table(table)} WHERE customer_id IN ({marks})", chunk)
+        columns, db = tables.STATEMENT_COLUMNS, self.db
+        cursor.executemany(insert_new(db, tables.STATEMENTS, columns, ("customer_id", "month")), [
+            self._statement_row(s) for s in found
+        ])  # fmt: skip
+        key = ("customer_id", "month", "line")
+        cursor.executemany(insert_new(db, tables.LINES, tables.LINE_COLUMNS, key), [
+            self._line(row) for s in found for row in line_rows(s)
+        ])  # fmt: skip
+
+    def _write_state(self, cursor: Any, fold: BillingFold, customer_ids: list[str], folded: list) -> None:
+        db = self.db
+        cursor.execute(
+            upsert(db, tables.CLOSINGS, ("singleton", "state"), ("singleton",)),
+            (1, CLOSINGS.dump_json(closings_of(fold)).decode()),
+        )
+        shares = customers_of(fold, customer_ids)
+        cursor.executemany(
+            upsert(db, tables.CUSTOMERS, ("customer_id", "state"), ("customer_id",)),
+            [(customer_id, CUSTOMER.dump_json(share).decode()) for customer_id, share in shares.items()],
+        )
+        cursor.executemany(
+            insert_new(db, tables.SEEN, ("event_id", "event_type", "occurred_at"), ("event_id",)),
+            [(str(e.event_id), e.type, db.instant(e.occurred_at)) for e in folded],
+        )
+
+    def _statement_row(self, s: Statement) -> tuple:
+        money = self._money
+        return (
+            s.customer_id, str(s.month), s.plan, s.policy_version, s.currency, money(s.plan_fee),
+            s.included_allowance, s.included_used, s.callbacks_used, s.callbacks_included, s.callbacks_over,
+            money(s.callback_charge), money(total(s.adjustments)), money(s.net), money(s.vat_rate), money(s.vat),
+            money(s.gross), s.closed, self.db.instant(s.as_of), s.model_dump_json(),
+        )  # fmt: skip
+
+    def _line(self, row: tuple) -> tuple:
+        *head, occurred_at, severity, band, included, over, amount, adjusted, detail, event_ids = row
+        return (
+            *head, self.db.instant(occurred_at), severity, band, included, over, self._money(amount), adjusted,
+            detail, event_ids,
+        )  # fmt: skip
+
+    def _money(self, amount: Decimal) -> Any:
+        return amount if self.db.postgres else str(amount)
+
+
+def statements_of(fold: BillingFold, customer_id: str) -> list[Statement]:
+    """Every statement of the customer, as of the fold's clock: the same the event store's fold shows."""
+    if fold.clock is None:
+        return []
+    months = billed_months(fold, customer_id, fold.clock)
+    return [s for s in (statement(fold, customer_id, m, fold.clock) for m in months) if s is not None]
+
+
+def line_rows(s: Statement) -> list[tuple]:
+    """One row per incident, callback and adjustment line, numbered in that order."""
+    rows: list[tuple] = []
+    for line in s.incident_lines:
+        rows.append(("incident", line.ticket_id, line.reference, line.opened_at, line.severity.value,
+                     line.band.value, line.included, None, line.price, None, None, line.source_event_ids))  # fmt: skip
+    for line in s.callback_lines:
+        rows.append(("callback", line.ticket_id, line.reference, line.done_at, None, None, None, line.over,
+                     line.price, None, None, (line.event_id,)))  # fmt: skip
+    for line in s.adjustments:
+        rows.append(("adjustment", line.ticket_id, line.reference, None, None, None, None, None, line.amount,
+                     str(line.month), line.reason, line.source_event_ids))  # fmt: skip
+    return [
+        (s.customer_id, str(s.month), number, kind, str(ticket), *rest[:-1], _ids(rest[-1]))
+        for number, (kind, ticket, *rest) in enumerate(rows, start=1)
+    ]
+
+
+def _customers_in(events: Iterable[ev.DomainEvent]) -> set[str]:
+    return {event.customer_id for event in events if isinstance(event, ev.TicketEvent | ev.PlanSubscribed)}
+
+
+def _ids(event_ids: Iterable[Any]) -> str:
+    return orjson.dumps([str(event_id) for event_id in event_ids]).decode()

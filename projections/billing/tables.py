@@ -1,0 +1,53 @@
+"""The billing tables: statements and their lines for analysts, and the fold's state to go on from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.database import ProjectionDatabase
+
+STATEMENTS = "billing_statements"
+LINES = "billing_statement_lines"
+CUSTOMERS = "billing_customers"
+CLOSINGS = "billing_closings"
+SEEN = "billing_events"
+
+STATEMENT_COLUMNS = (
+    "customer_id", "month", "plan", "policy_version", "currency", "plan_fee", "included_allowance", "included_used",
+    "callbacks_used", "callbacks_included", "callbacks_over", "callback_charge", "adjustments", "net", "vat_rate",
+    "vat", "gross", "closed", "as_of", "statement",
+)  # fmt: skip
+LINE_COLUMNS = (
+    "customer_id", "month", "line", "kind", "ticket_id", "reference", "occurred_at", "severity", "band", "included",
+    "over_allowance", "amount", "adjusted_month", "detail", "event_ids",
+)  # fmt: skip
+
+
+def create_tables(db: ProjectionDatabase, cursor: Any) -> None:
+    for statement in _statements(db):
+        cursor.execute(statement)
+
+
+def _statements(db: ProjectionDatabase) -> list[str]:
+    # Money: NUMERIC on PostgreSQL; decimal text on SQLite, whose NUMERIC would turn cents into binary floats.
+    instant, money = db.instant_type, "NUMERIC(14, 2)" if db.postgres else "TEXT"
+    rate = "NUMERIC(7, 4)" if db.postgres else "TEXT"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {db.table(STATEMENTS)} (customer_id TEXT NOT NULL, month TEXT NOT NULL, "
+        f"plan TEXT NOT NULL, policy_version TEXT NOT NULL, currency TEXT NOT NULL, plan_fee {money} NOT NULL, "
+        "included_allowance INTEGER NOT NULL, included_used INTEGER NOT NULL, callbacks_used INTEGER NOT NULL, "
+        "callbacks_included INTEGER NOT NULL, callbacks_over INTEGER NOT NULL, "
+        f"callback_charge {money} NOT NULL, adjustments {money} NOT NULL, net {money} NOT NULL, "
+        f"vat_rate {rate} NOT NULL, vat {money} NOT NULL, gross {money} NOT NULL, closed BOOLEAN NOT NULL, "
+        f"as_of {instant} NOT NULL, statement TEXT NOT NULL, PRIMARY KEY (customer_id, month))",
+        f"CREATE TABLE IF NOT EXISTS {db.table(LINES)} (customer_id TEXT NOT NULL, month TEXT NOT NULL, "
+        "line INTEGER NOT NULL, kind TEXT NOT NULL, ticket_id TEXT NOT NULL, reference TEXT, "
+        f"occurred_at {instant}, severity TEXT, band TEXT, included BOOLEAN, over_allowance BOOLEAN, "
+        f"amount {money} NOT NULL, adjusted_month TEXT, detail TEXT, event_ids TEXT NOT NULL, "
+        "PRIMARY KEY (customer_id, month, line))",
+        f"CREATE TABLE IF NOT EXISTS {db.table(CUSTOMERS)} (customer_id TEXT PRIMARY KEY, state TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {db.table(CLOSINGS)} (singleton INTEGER PRIMARY KEY, state TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {db.table(SEEN)} (event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
+        f"occurred_at {instant} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {LINES}_ticket_id ON {db.table(LINES)} (ticket_id)",
+    ]

@@ -1,0 +1,89 @@
+"""The billing projection on an in-memory SQLite database: in batches of any size, the tables equal the pure fold."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from domain.commands import parse_command
+from domain.desk import TicketDesk
+from domain.statement import Statement
+from projections.billing import BillingFold, all_statements
+from projections.billing.projection import BillingProjection
+from projections.database import ProjectionDatabase
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "march-2026.jsonl"
+CLOSE_MARCH = (
+    '{"type": "CloseMonth", "command_id": "0f8c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "actor": "operator.jane",'
+    ' "occurred_at": "2026-04-02T09:00:00+02:00", "source": "nettask-operator", "month": "2026-03"}'
+)
+# acme's A-6 (C, business hours, billed 85.00) escalated to B after March closed: +74.00 on April.
+ESCALATE_LATE = (
+    '{"type": "EscalateTicket", "command_id": "1f8c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "actor": "agent.kim",'
+    ' "occurred_at": "2026-04-08T10:00:00+02:00", "ticket_id": "e351e5be-7a97-54a5-8a5f-3db611d1d44e",'
+    ' "to_severity": "B"}'
+)
+
+
+def recorded_events(book, extra: list[str] = ()) -> list:
+    desk = TicketDesk(book, env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    for line in [*EXAMPLE.read_text().splitlines(), *extra]:
+        try:
+            command = parse_command(line)
+        except ValueError:  # the example's one invalid line
+            continue
+        desk.handle(command)
+    return list(desk.recorded_events())
+
+
+def memory_database() -> ProjectionDatabase:
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    return ProjectionDatabase(lambda: connection)
+
+
+def projected(book, events: list, batch: int) -> ProjectionDatabase:
+    db = memory_database()
+    projection = BillingProjection(db, book)
+    with db.transaction() as cursor:
+        projection.create_tables(cursor)
+    for start in range(0, len(events), batch):
+        with db.transaction() as cursor:
+            projection.apply(cursor, events[start : start + batch])
+    return db
+
+
+def stored_statements(db: ProjectionDatabase) -> list[Statement]:
+    rows = db.query(f"SELECT statement FROM {db.table('billing_statements')} ORDER BY customer_id, month")
+    return [Statement.model_validate_json(row[0]) for row in rows]
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7, 1_000])
+def test_the_tables_equal_the_pure_fold_in_batches_of_any_size(policy_book, batch):
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    db = projected(policy_book, events, batch)
+    fold = BillingFold(policy_book).apply_all(events)
+    assert stored_statements(db) == all_statements(fold, fold.clock)
+
+
+def test_a_late_escalation_is_one_adjustment_line_on_april_and_march_stays_as_closed(policy_book):
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    late = next(i for i, e in enumerate(events) if e.type == "Escalated" and e.occurred_at.month == 4)
+    db = projected(policy_book, events[:late], 1_000)
+    march = "SELECT statement FROM billing_statements WHERE customer_id = 'acme' AND month = '2026-03'"
+    closed = db.query(march)
+    with db.transaction() as cursor:
+        BillingProjection(db, policy_book).apply(cursor, events[late:])
+    assert db.query(march) == closed and '"closed":true' in closed[0][0]
+    lines = db.query(
+        "SELECT month, kind, reference, amount, adjusted_month FROM billing_statement_lines WHERE kind = 'adjustment'"
+    )
+    assert lines == [("2026-04", "adjustment", "crm:A-6", "74.00", "2026-03")]
+
+
+def test_repeats_are_not_counted_twice(policy_book):
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    db = projected(policy_book, [*events, *events[:10], *events], 5)
+    fold = BillingFold(policy_book).apply_all(events)
+    assert stored_statements(db) == all_statements(fold, fold.clock)
