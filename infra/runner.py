@@ -30,6 +30,7 @@ from infra.supervisor import RestartLimit, StopFlag, Supervisor
 from producers.client import CommandPublisher
 from producers.relay import Relay, relay_producer
 from projections.billing.projection import BillingProjection
+from projections.sla.explanations import ExplanationProjection
 from projections.sla.projection import SlaProjection
 
 __all__ = [
@@ -114,7 +115,7 @@ def build_projector(
     try:
         return Projector(
             db,
-            [SlaProjection(db), BillingProjection(db, book)],
+            [SlaProjection(db), ExplanationProjection(db, book), BillingProjection(db, book)],
             event_consumers(settings, bootstrap, group),
             dead_letter_producer(settings, bootstrap),
             topic=settings.topics.events,

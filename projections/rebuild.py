@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from domain import events as ev
 from projections.database import ProjectionDatabase
+from projections.views import create_views, drop_views
 
 # Events applied per transaction while filling the fresh tables: big batches make a rebuild fast.
 BATCH_EVENTS = 10_000
@@ -161,6 +162,8 @@ def _switch(replay: Replay, cursor: Any) -> None:
     target = replay.log.last_id()
     while replay.position < target:
         replay.copy_batch(cursor, target)
+    # The analysts' views read the live tables: PostgreSQL refuses to drop a table a view depends on.
+    had_views = drop_views(live, cursor)
     for name in view.tables:
         cursor.execute(f"DROP TABLE {live.table(name)}")
         cursor.execute(f"ALTER TABLE {replay.scratch.table(name)} RENAME TO {name}")
@@ -169,3 +172,5 @@ def _switch(replay: Replay, cursor: Any) -> None:
                 f"ALTER TABLE {live.table(name)} RENAME CONSTRAINT {name}{REBUILD_SUFFIX}_pkey TO {name}_pkey"
             )
     view.create_indexes(live, cursor)
+    if had_views:
+        create_views(live, cursor)

@@ -19,6 +19,22 @@ def create_views(db: ProjectionDatabase, cursor: Any) -> None:
             cursor.execute(f"CREATE VIEW {name} AS {body}")
 
 
+def drop_views(db: ProjectionDatabase, cursor: Any) -> bool:
+    """Drop the views (a table they read is about to be replaced); says whether there were any to create again."""
+    if db.postgres:
+        cursor.execute(
+            "SELECT COUNT(*) FROM information_schema.views WHERE table_schema = %s AND table_name = ANY(%s)",
+            (db.schema or "public", list(VIEWS)),
+        )
+    else:
+        cursor.execute(f"SELECT COUNT(*) FROM sqlite_master WHERE type = 'view' AND name IN ({db.marks(len(VIEWS))})",
+                       VIEWS)  # fmt: skip
+    existed = cursor.fetchone()[0] > 0
+    for name in VIEWS:
+        cursor.execute(f"DROP VIEW IF EXISTS {db.table(name)}")
+    return existed
+
+
 def _now(db: ProjectionDatabase) -> str:
     """CURRENT_TIMESTAMP as the instants are stored: TIMESTAMPTZ, or SQLite's UTC ISO text with microseconds."""
     return "CURRENT_TIMESTAMP" if db.postgres else "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"
