@@ -98,12 +98,12 @@ def stored_ticket_events(settings: Settings) -> dict[UUID, list[TicketEvent]]:
         desk.close()
 
 
-def assert_views_equal_a_fold_of_the_store(settings: Settings) -> None:
+def assert_views_equal_a_fold_of_the_store(settings: Settings, tickets: int = TICKETS) -> None:
     """Every ticket's rows equal what folding its stored events gives; its timeline holds each event once."""
     db = build_projection_database(settings)
     try:
         stored = stored_ticket_events(settings)
-        assert len(queries.tickets(db)) == len(stored) == TICKETS
+        assert len(queries.tickets(db)) == len(stored) == tickets
         for ticket_id, events in stored.items():
             view = None
             for event in events:
