@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from uuid import UUID
 
 from consumers.parking import ParkedCommand, ParkingLot
 from consumers.records import DeadLetter, Record
@@ -44,9 +43,11 @@ class Waiting:
         2. Apply the rest in one transaction.
         3. Park the held-back commands and those refused for a missing fact.
         """
-        queued = self.lot.waiting_streams(str(stream_of(c)) for _, c in valid) if self._lot_has_commands else set()
-        held = [(r, c) for r, c in valid if str(stream_of(c)) in queued]
-        decided = [(r, c) for r, c in valid if str(stream_of(c)) not in queued]
+        held, decided = [], list(valid)
+        if self._lot_has_commands:
+            queued = self.lot.waiting_streams(str(c.stream_id) for _, c in valid)
+            held = [(r, c) for r, c in valid if str(c.stream_id) in queued]
+            decided = [(r, c) for r, c in valid if str(c.stream_id) not in queued]
         outcomes = apply([c for _, c in decided]) if decided else []
         to_park = [_parked(r, c, "queued behind earlier commands of the same ticket that wait") for r, c in held]
         refused, done = [], []
@@ -111,11 +112,6 @@ class Waiting:
         self.lot.close()
 
 
-def stream_of(command: Command) -> UUID:
-    """The stream whose order a command keeps: its ticket, for a plan its customer, for a closing its month."""
-    return command.stream_id
-
-
 def _refusal(waiting: ParkedCommand, outcome: Outcome, now: float) -> DeadLetter:
     record = Record(waiting.topic, waiting.partition, waiting.offset, waiting.key, waiting.value, waiting.headers)
     if outcome.kind == MissingFact.kind:
@@ -125,7 +121,7 @@ def _refusal(waiting: ParkedCommand, outcome: Outcome, now: float) -> DeadLetter
 
 def _parked(record: Any, command: Command, reason: str) -> ParkedCommand:
     return ParkedCommand(
-        command_id=str(command.command_id), stream_id=str(stream_of(command)), parked_at=time.time(), reason=reason,
+        command_id=str(command.command_id), stream_id=str(command.stream_id), parked_at=time.time(), reason=reason,
         topic=record.topic, partition=record.partition, offset=record.offset, key=record.key, value=record.value,
         headers=list(record.headers or []),
     )  # fmt: skip

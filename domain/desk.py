@@ -74,7 +74,7 @@ class _Workspace:
 
     def trusts(self, outcome: Outcome) -> bool:
         """A refusal or a no-op decided on a remembered state might be stale; anything else is checked on save."""
-        return outcome.status is OutcomeStatus.APPLIED or _stream_of(outcome.command) not in self.remembered
+        return outcome.status is OutcomeStatus.APPLIED or outcome.command.stream_id not in self.remembered
 
 
 class _RecentStates:
@@ -118,10 +118,6 @@ def _subscriptions_first(commands: Sequence[Command]) -> list[int]:
     plan a ticket gets depends on the subscriptions' effective instants, never on the order they arrive in.
     """
     return sorted(range(len(commands)), key=lambda i: not isinstance(commands[i], SubscribePlan))
-
-
-def _stream_of(command: Command) -> UUID:
-    return command.stream_id
 
 
 class TicketDesk(Application[UUID]):

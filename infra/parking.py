@@ -9,15 +9,13 @@ import psycopg
 from consumers.parking import ParkingLot
 from infra.settings import Settings
 
-# A parked command is looked up once per batch; a lost connection must fail fast, the intake then retries.
-POSTGRES_CONNECT_TIMEOUT_S = 5
-
 
 def build_parking_lot(settings: Settings) -> ParkingLot:
     if settings.store == "postgres":
-        dsn = settings.postgres_dsn()
+        dsn, timeout = settings.postgres_dsn(), settings.postgres_connect_timeout_s
         table = f"{settings.postgres_schema}.nettask_parked_commands"
-        connect = lambda: psycopg.connect(dsn, connect_timeout=POSTGRES_CONNECT_TIMEOUT_S)  # noqa: E731
+        # A lost connection fails fast, like the store's: the intake then retries the batch.
+        connect = lambda: psycopg.connect(dsn, connect_timeout=timeout)  # noqa: E731
         return ParkingLot(connect, table, postgres=True, errors=(psycopg.Error,))
     path = str(settings.sqlite_file())
     # Waits for the event store's writer rather than failing at once: both write the same file.

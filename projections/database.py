@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
 OFFSETS_TABLE = "projection_offsets"
+# Keys per `IN (...)`: well under what SQLite and psycopg take in one statement.
+LOOKUP_CHUNK = 500
 
 
 class ProjectionDatabase:
@@ -72,6 +74,16 @@ class ProjectionDatabase:
             raise
         finally:
             cursor.close()
+
+    def in_chunks(self, cursor: Any, statement: str, keys: Iterable[str]) -> list[tuple]:
+        """`statement`, whose `{marks}` stands in `IN ({marks})`, run for every key in chunks the drivers take (a
+        batch may touch thousands of keys); the rows it selects, if it is a SELECT."""
+        wanted, rows = sorted(set(keys)), []
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            cursor.execute(statement.format(marks=self.marks(len(chunk))), chunk)
+            rows += cursor.fetchall() if cursor.description else []
+        return rows
 
     def query(self, statement: str, parameters: tuple | list = ()) -> list[tuple]:
         """Rows of one read, in a transaction of its own."""

@@ -18,7 +18,7 @@ from projections.billing.fold import BillingFold
 from projections.billing.queries import billed_months, statement
 from projections.billing.state import CLOSINGS, CUSTOMER, Closings, CustomerBilling, closings_of, customers_of, restore
 from projections.database import ProjectionDatabase
-from projections.sla.projection import LOOKUP_CHUNK, Applied, Failure
+from projections.sla.projection import Applied, Failure
 from projections.sla.tables import insert_new, upsert
 from projections.views import create_views
 
@@ -83,7 +83,8 @@ class BillingProjection:
         return fresh, result
 
     def _held(self, cursor: Any, event_ids: Iterable[str]) -> set[str]:
-        return {row[0] for row in self._select_in(cursor, tables.SEEN, "event_id", "event_id", event_ids)}
+        select = f"SELECT event_id FROM {self.db.table(tables.SEEN)} WHERE event_id IN ({{marks}})"
+        return {row[0] for row in self.db.in_chunks(cursor, select, event_ids)}
 
     def _reaches_everyone(self, closings: Closings, events: list[ev.DomainEvent]) -> bool:
         """Whether the batch closes a month or enters a new one: then every customer's statements change."""
@@ -115,26 +116,20 @@ class BillingProjection:
             cursor.execute(f"SELECT customer_id, state FROM {self.db.table(tables.CUSTOMERS)}")
             rows = cursor.fetchall()
         else:
-            rows = self._select_in(cursor, tables.CUSTOMERS, "customer_id, state", "customer_id", wanted)
+            rows = self.db.in_chunks(
+                cursor,
+                f"SELECT customer_id, state FROM {self.db.table(tables.CUSTOMERS)} WHERE customer_id IN ({{marks}})",
+                wanted,
+            )
         return {customer_id: CUSTOMER.validate_json(state) for customer_id, state in rows}
-
-    def _select_in(self, cursor: Any, table: str, columns: str, key: str, values: Iterable[str]) -> list[tuple]:
-        wanted, rows = sorted(values), []
-        for start in range(0, len(wanted), LOOKUP_CHUNK):
-            chunk = wanted[start : start + LOOKUP_CHUNK]
-            marks = self.db.marks(len(chunk))
-            cursor.execute(f"SELECT {columns} FROM {self.db.table(table)} WHERE {key} IN ({marks})", chunk)
-            rows += cursor.fetchall()
-        return rows
 
     def _write_statements(self, cursor: Any, fold: BillingFold, customer_ids: list[str]) -> None:
         """Each customer's statements as the fold now has them, in place of the stored ones."""
         found = [s for c in customer_ids for s in statements_of(fold, c)]
         for table in (tables.LINES, tables.STATEMENTS):
-            for start in range(0, len(customer_ids), LOOKUP_CHUNK):
-                chunk = customer_ids[start : start + LOOKUP_CHUNK]
-                marks = self.db.marks(len(chunk))
-                cursor.execute(f"DELETE FROM {self.db.table(table)} WHERE customer_id IN ({marks})", chunk)
+            self.db.in_chunks(
+                cursor, f"DELETE FROM {self.db.table(table)} WHERE customer_id IN ({{marks}})", customer_ids
+            )
         columns, db = tables.STATEMENT_COLUMNS, self.db
         cursor.executemany(insert_new(db, tables.STATEMENTS, columns, ("customer_id", "month")), [
             self._statement_row(s) for s in found

@@ -22,8 +22,6 @@ from projections.sla.projection import Applied, Failure
 
 HISTORY = "sla_event_history"
 EXPLANATIONS = "sla_breach_explanations"
-# A batch touches at most a poll's worth of tickets; chunks keep each IN (...) well under the drivers' limits.
-LOOKUP_CHUNK = 500
 
 
 class ExplanationProjection:
@@ -67,17 +65,13 @@ class ExplanationProjection:
         return result
 
     def _versions(self, cursor: Any, tickets: set[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        ordered = sorted(tickets)
-        for start in range(0, len(ordered), LOOKUP_CHUNK):
-            chunk = ordered[start : start + LOOKUP_CHUNK]
-            cursor.execute(
-                f"SELECT ticket_id, MAX(version) FROM {self.db.table(HISTORY)} "
-                f"WHERE ticket_id IN ({self.db.marks(len(chunk))}) GROUP BY ticket_id",
-                chunk,
-            )
-            found.update({ticket: version for ticket, version in cursor.fetchall()})
-        return found
+        rows = self.db.in_chunks(
+            cursor,
+            f"SELECT ticket_id, MAX(version) FROM {self.db.table(HISTORY)} WHERE ticket_id IN ({{marks}}) "
+            "GROUP BY ticket_id",
+            tickets,
+        )
+        return dict(rows)
 
     def _keep(self, cursor: Any, events: list[ev.DomainEvent]) -> None:
         if events:

@@ -16,8 +16,6 @@ from projections.database import ProjectionDatabase
 from projections.sla import tables
 from projections.sla.view import BERLIN, SlaTicket, dump_state, fold, load_state, metric_rows, ticket_row
 
-# A batch touches at most a poll's worth of tickets; chunks keep each IN (...) well under the drivers' limits.
-LOOKUP_CHUNK = 500
 # Fields every ticket event has: the timeline shows the rest as the event's detail.
 _COMMON = frozenset(ev.TicketEvent.model_fields) | {"deadlines"}
 
@@ -85,16 +83,11 @@ class SlaProjection:
         return folded
 
     def _load(self, cursor: Any, ticket_ids: Iterable[str]) -> dict[str, SlaTicket]:
-        wanted, states = sorted(ticket_ids), {}
-        for start in range(0, len(wanted), LOOKUP_CHUNK):
-            chunk = wanted[start : start + LOOKUP_CHUNK]
-            cursor.execute(
-                f"SELECT ticket_id, state FROM {self.db.table(tables.TICKETS)} "
-                f"WHERE ticket_id IN ({self.db.marks(len(chunk))})",
-                chunk,
-            )
-            states.update({ticket_id: load_state(state) for ticket_id, state in cursor.fetchall()})
-        return states
+        rows = self.db.in_chunks(
+            cursor, f"SELECT ticket_id, state FROM {self.db.table(tables.TICKETS)} WHERE ticket_id IN ({{marks}})",
+            ticket_ids,
+        )  # fmt: skip
+        return {ticket_id: load_state(state) for ticket_id, state in rows}
 
     def _write(self, cursor: Any, states: list[SlaTicket], timeline: list[tuple]) -> None:
         if not states:

@@ -44,11 +44,11 @@ def store_tickets(settings: Settings, tickets: int = TICKETS_PER_BATCH) -> None:
         desk.close()
 
 
-class RelayThread:
-    """The relay's own run loop in a thread, as `nettask relay` runs it; what it raised is kept."""
+class Running:
+    """A component's own run loop in a thread, as `nettask intake|relay` runs it; what it raised is kept."""
 
-    def __init__(self, relay: Relay):
-        self.relay = relay
+    def __init__(self, component: Relay | Intake):
+        self.component = component
         self.stop = StopFlag()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -56,15 +56,15 @@ class RelayThread:
 
     def _run(self) -> None:
         try:
-            self.relay.run(stop=self.stop)
+            self.component.run(stop=self.stop)
         except BaseException as error:
             self.error = error
 
     def finish(self) -> None:
         self.stop.set()
         self.thread.join(60)
-        assert not self.thread.is_alive(), "the relay did not stop"
-        self.relay.close()
+        assert not self.thread.is_alive(), "the component did not stop"
+        self.component.close()
 
 
 def retry_lines(caplog: pytest.LogCaptureFixture, what: str) -> list[str]:
@@ -76,7 +76,7 @@ def test_the_relay_rides_out_a_restart_of_its_broker(private_kafka, sqlite_setti
     bootstrap = private_kafka.bootstrap
     settings = pipeline_settings(sqlite_settings, bootstrap).model_copy(update=PATIENT)
     store_tickets(settings)
-    runner = RelayThread(build_relay(settings, bootstrap))
+    runner = Running(build_relay(settings, bootstrap))
     try:
         # 1. The first batch is published while the broker is up.
         first = len(stored_log(settings))
@@ -88,7 +88,7 @@ def test_the_relay_rides_out_a_restart_of_its_broker(private_kafka, sqlite_setti
         # 3. Back again: the relay publishes everything without being restarted itself.
         private_kafka.start()
         total = len(stored_log(settings))
-        assert wait_until(lambda: runner.relay.stats.position == stored_log(settings)[-1].id, 120), runner.error
+        assert wait_until(lambda: runner.component.stats.position == stored_log(settings)[-1].id, 120), runner.error
         assert runner.error is None
     finally:
         runner.finish()
@@ -100,7 +100,7 @@ def test_the_relay_rides_out_a_restart_of_its_postgresql_server(private_postgres
     caplog.set_level(logging.WARNING, logger="infra.retry")
     settings = pipeline_settings(private_postgres.settings(**PATIENT), kafka_bootstrap)
     store_tickets(settings)
-    runner = RelayThread(build_relay(settings, kafka_bootstrap))
+    runner = Running(build_relay(settings, kafka_bootstrap))
     try:
         # 1. The first batch is published while the server is up.
         first = len(stored_log(settings))
@@ -113,7 +113,7 @@ def test_the_relay_rides_out_a_restart_of_its_postgresql_server(private_postgres
         private_postgres.start()
         store_tickets(settings)
         last = stored_log(settings)[-1].id
-        assert wait_until(lambda: runner.relay.stats.position == last, 120), runner.error
+        assert wait_until(lambda: runner.component.stats.position == last, 120), runner.error
         assert runner.error is None
     finally:
         runner.finish()
@@ -131,47 +131,24 @@ def test_topics_survive_the_private_broker_restart(private_kafka):
     assert name in topics.describe(private_kafka.bootstrap, [name])
 
 
-class IntakeThread:
-    """The intake's own run loop in a thread, as `nettask intake` runs it; what it raised is kept."""
-
-    def __init__(self, intake: Intake):
-        self.intake = intake
-        self.stop = StopFlag()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.intake.run(stop=self.stop)
-        except BaseException as error:
-            self.error = error
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the intake did not stop"
-        self.intake.close()
-
-
 def test_the_intake_rides_out_a_restart_of_its_postgresql_server(private_postgres, kafka_bootstrap, caplog):
     caplog.set_level(logging.WARNING, logger="consumers.intake")
     settings = pipeline_settings(private_postgres.settings(**PATIENT), kafka_bootstrap)
     customer = unique("cust")
     before = [subscribe(customer), *(open_ticket(customer) for _ in range(TICKETS_PER_BATCH))]
     during = [open_ticket(customer) for _ in range(TICKETS_PER_BATCH)]
-    runner = IntakeThread(build_intake(settings, kafka_bootstrap))
+    runner = Running(build_intake(settings, kafka_bootstrap))
     try:
         # 1. A first batch is applied while the server is up.
         publish(kafka_bootstrap, settings.topics.commands, before)
-        assert wait_until(lambda: runner.intake.stats.applied == len(before), 60), runner.error
+        assert wait_until(lambda: runner.component.stats.applied == len(before), 60), runner.error
         # 2. The server goes away; commands published meanwhile fail to store, each attempt logged.
         private_postgres.stop()
         publish(kafka_bootstrap, settings.topics.commands, during)
         assert wait_until(lambda: any("event store unavailable" in r.getMessage() for r in caplog.records), 90)
         # 3. Back again: the intake, never restarted, applies them.
         private_postgres.start()
-        assert wait_until(lambda: runner.intake.stats.applied == len(before) + len(during), 120), runner.error
+        assert wait_until(lambda: runner.component.stats.applied == len(before) + len(during), 120), runner.error
         assert runner.error is None
     finally:
         runner.finish()
@@ -186,15 +163,15 @@ def test_the_intake_rides_out_a_restart_of_its_broker(private_kafka, sqlite_sett
     customer = unique("cust")
     before = [subscribe(customer), *(open_ticket(customer) for _ in range(TICKETS_PER_BATCH))]
     after = [open_ticket(customer) for _ in range(TICKETS_PER_BATCH)]
-    runner = IntakeThread(build_intake(settings, bootstrap))
+    runner = Running(build_intake(settings, bootstrap))
     try:
         publish(bootstrap, settings.topics.commands, before)
-        assert wait_until(lambda: runner.intake.stats.applied == len(before), 60), runner.error
+        assert wait_until(lambda: runner.component.stats.applied == len(before), 60), runner.error
         private_kafka.stop()
         private_kafka.start()
         publish(bootstrap, settings.topics.commands, after)
         # The consumer reconnects by itself (or rejoins afresh after a minute without partitions).
-        assert wait_until(lambda: runner.intake.stats.applied == len(before) + len(after), 150), runner.error
+        assert wait_until(lambda: runner.component.stats.applied == len(before) + len(after), 150), runner.error
         assert runner.error is None
     finally:
         runner.finish()
