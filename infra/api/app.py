@@ -20,7 +20,7 @@ from domain.sla import MetricState
 from domain.ticket import TicketStatus
 from infra.api.auth import BearerToken
 from infra.api.sources import Sources
-from infra.api.statements import StatementLookup, statements_from_store
+from infra.api.statements import StatementLookup, statements_lookup
 from infra.display import local, to_json
 from infra.policy_files import load_policy
 from infra.retry import Unavailable, one_line
@@ -39,7 +39,10 @@ def _month(text: str) -> str:
 
 MonthText = Annotated[str, AfterValidator(_month)]
 Now = Annotated[AwareDatetime | None, Query(description="The instant to look at, with its UTC offset; default: now.")]
-AsOf = Annotated[AwareDatetime | None, Query(description="Report as of this instant; default: now.")]
+AsOf = Annotated[
+    AwareDatetime | None,
+    Query(description="Recompute from the event store as of this instant; default: the billing projection, now."),
+]
 
 
 def create_app(settings: Settings, book: PolicyBook | None = None, lookup: StatementLookup | None = None) -> FastAPI:
@@ -51,7 +54,7 @@ def create_app(settings: Settings, book: PolicyBook | None = None, lookup: State
     _errors(app)
     _ticket_routes(app, sources, reply)
     _sla_routes(app, sources, reply)
-    _statement_routes(app, lookup or statements_from_store(settings, book), reply, book.latest.calendar.zone)
+    _statement_routes(app, lookup or statements_lookup(sources), reply, book.latest.calendar.zone)
     if settings.api_token:
         app.add_middleware(BearerToken, token=settings.api_token.get_secret_value())
     return app
@@ -120,14 +123,14 @@ def _statement_routes(app: FastAPI, lookup: StatementLookup, reply: Callable[[An
 
     @app.get("/statements", response_class=JSONResponse, summary="Every customer's statement for a month")
     def statements(month: Annotated[MonthText, Query(examples=["2026-03"])], as_of: AsOf = None) -> Response:
-        found = lookup(Month.parse(month), as_of or datetime.now(UTC), None)
+        found = lookup(Month.parse(month), as_of, None)
         return reply([as_json(s, zone) for s in found])
 
     @app.get(
         "/customers/{customer_id}/statements/{month}", response_class=JSONResponse, summary="One statement, every line"
     )
     def customer_statement(customer_id: str, month: MonthText, as_of: AsOf = None) -> Response:
-        found = lookup(Month.parse(month), as_of or datetime.now(UTC), customer_id)
+        found = lookup(Month.parse(month), as_of, customer_id)
         if not found:
             raise HTTPException(404, f"no statement of customer {customer_id!r} for {month}")
         return reply(as_json(found[0], zone))

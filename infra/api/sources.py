@@ -13,6 +13,7 @@ from domain.policy import PolicyBook
 from infra.projections import build_projection_database
 from infra.settings import Settings
 from infra.store import build_desk
+from projections.billing.projection import BillingProjection
 from projections.database import ProjectionDatabase
 from projections.sla.projection import SlaProjection
 
@@ -23,7 +24,7 @@ class Sources:
     def __init__(self, settings: Settings, book: PolicyBook):
         self.settings = settings
         self.book = book
-        self.db = _views(settings)
+        self.db = _views(settings, book)
         self._desk: TicketDesk | None = None
         # Requests run in a thread pool; the database's connection and the desk serve one of them at a time.
         self._lock = threading.Lock()
@@ -48,10 +49,11 @@ class Sources:
                 self._desk = None
 
 
-def _views(settings: Settings) -> ProjectionDatabase:
-    """The projections' database with the SLA view's tables in place (empty until the projector ran)."""
+def _views(settings: Settings, book: PolicyBook) -> ProjectionDatabase:
+    """The projections' database with the SLA and billing tables in place (empty until the projector ran)."""
     db = build_projection_database(settings)
     db.create_schema()
     with db.transaction() as cursor:
-        SlaProjection(db).create_tables(cursor)
+        SlaProjection(db).create_tables(cursor)  # first: the analysts' views made with the billing tables join them
+        BillingProjection(db, book).create_tables(cursor)
     return db

@@ -1,19 +1,26 @@
-"""The HTTP read API through FastAPI's TestClient, on an SLA view filled by the real SLA projection (SQLite)."""
+"""The HTTP read API through FastAPI's TestClient, on SLA and billing views filled by the real projections (SQLite)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from domain.commands import parse_command
+from domain.events import TicketEvent
+from domain.money import Month
 from infra.api.app import create_app
+from infra.display import to_json
 from infra.projections import build_projection_database
 from infra.settings import Settings
+from infra.statement_views import as_json
 from infra.store import build_desk
+from projections.billing import BillingFold, statements
+from projections.billing.projection import BillingProjection
 from projections.sla.projection import SlaProjection
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "march-2026.jsonl"
@@ -21,22 +28,32 @@ BERLIN_OFFSETS = ("+01:00", "+02:00")
 
 
 def store_example(settings: Settings, policy_book) -> None:
-    """The example month's commands stored, and their events folded into the SLA view (no broker needed)."""
+    """The example month's commands stored, and their events folded into the SLA and billing views (no broker)."""
     desk = build_desk(settings, policy_book)
     for line in EXAMPLE.read_text().splitlines():
         try:
             desk.handle(parse_command(line))
         except ValueError:
             continue  # the example's one invalid line
-    events = [e for e in desk.recorded_events() if hasattr(e, "ticket_id")]
+    events = list(desk.recorded_events())
     desk.close()
     db = build_projection_database(settings)
     db.create_schema()
-    projection = SlaProjection(db)
+    sla, billing = SlaProjection(db), BillingProjection(db, policy_book)
     with db.transaction() as cursor:
-        projection.create_tables(cursor)
-        projection.apply(cursor, events)
+        sla.create_tables(cursor)
+        billing.create_tables(cursor)
+        sla.apply(cursor, [e for e in events if isinstance(e, TicketEvent)])
+        billing.apply(cursor, events)
     db.close()
+
+
+def store_fold(settings: Settings, policy_book) -> BillingFold:
+    desk = build_desk(settings, policy_book)
+    try:
+        return BillingFold(policy_book).apply_all(desk.recorded_events())
+    finally:
+        desk.close()
 
 
 @pytest.fixture
@@ -95,6 +112,36 @@ def test_statements_of_a_month_and_of_one_customer_with_money_as_decimal_strings
     assert acme == customers["acme"]
     assert isinstance(acme["gross"], str) and Decimal(acme["gross"]) == Decimal(acme["net"]) + Decimal(acme["vat"])
     assert acme["as_of"].endswith(BERLIN_OFFSETS)
+
+
+def test_without_as_of_statements_are_the_billing_tables_equal_to_a_fold_of_the_store(
+    client, example_settings, policy_book
+):
+    fold = store_fold(example_settings, policy_book)
+    zone = policy_book.latest.calendar.zone
+    expected = [as_json(s, zone) for s in statements(fold, Month.parse("2026-03"), fold.clock)]
+    served = client.get("/statements", params={"month": "2026-03"}).json()
+    assert served == orjson.loads(to_json(expected)) and {s["customer_id"] for s in served} == {
+        "acme", "globex"
+    }  # fmt: skip
+    assert client.get("/customers/acme/statements/2026-03").json() == served[0]
+
+
+def test_without_as_of_the_store_is_not_read(example_settings, policy_book, tmp_path):
+    """Point the store elsewhere (empty): the statements still come, from the projections' database."""
+    elsewhere = example_settings.model_copy(
+        update={
+            "sqlite_path": tmp_path / "empty.sqlite",
+            "projections_sqlite_path": example_settings.projections_sqlite_file(),
+        }
+    )
+    with TestClient(create_app(elsewhere, policy_book)) as client:
+        assert {s["customer_id"] for s in client.get("/statements", params={"month": "2026-03"}).json()} == {
+            "acme", "globex"
+        }  # fmt: skip
+        assert client.get("/customers/acme/statements/2026-03").status_code == 200
+        as_of = {"as_of": "2026-04-10T12:00:00+02:00"}
+        assert client.get("/statements", params={"month": "2026-03"} | as_of).json() == []  # the store is empty
 
 
 @pytest.mark.parametrize(
