@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from domain import events as ev
 from domain.desk import TicketDesk
+from domain.policy import PolicyBook
+from projections.billing.projection import BillingProjection
+from projections.billing.rebuildable import BILLING, billing_view
 from projections.rebuild import RebuildableView
+from projections.sla.projection import SlaProjection
 from projections.sla.rebuildable import SLA_VIEW
 
-# The views `nettask projections rebuild NAME` knows; billing joins by registering its RebuildableView here.
+# The views that need no policy book; `views(book)` gives every view `nettask projections rebuild NAME` knows.
 VIEWS: dict[str, RebuildableView] = {SLA_VIEW.name: SLA_VIEW}
+VIEW_NAMES = (*VIEWS, BILLING)
+# The events each view folds: the SLA view ticket events; billing every event, plans and closed months too.
+FOLDED: dict[str, tuple[type[ev.DomainEvent], ...]] = {
+    SLA_VIEW.name: SlaProjection.event_types,
+    BILLING: BillingProjection.event_types,
+}
+
+
+def views(book: PolicyBook) -> dict[str, RebuildableView]:
+    return VIEWS | {BILLING: billing_view(book)}
 
 
 class StoreLog:
-    """The desk's notification log read in pages, as TicketDesk.recorded_events does, ticket events only."""
+    """The desk's notification log read in pages, as TicketDesk.recorded_events does, the events of `kinds` only."""
 
-    def __init__(self, desk: TicketDesk):
+    def __init__(self, desk: TicketDesk, kinds: tuple[type[ev.DomainEvent], ...] = (ev.TicketEvent,)):
         self.desk = desk
+        self.kinds = kinds
 
     def last_id(self) -> int:
         return self.desk.recorder.max_notification_id() or 0
@@ -26,5 +41,10 @@ class StoreLog:
             return [], upto
         to_event = self.desk.mapper.to_domain_event
         events = [to_event(n) for n in notifications]
-        # Customers' plans and closed months travel on the same log; the views here fold ticket events.
-        return [e for e in events if isinstance(e, ev.TicketEvent)], notifications[-1].id
+        # Customers' plans and closed months travel on the same log; the SLA view folds ticket events only.
+        return [e for e in events if isinstance(e, self.kinds)], notifications[-1].id
+
+
+def store_log(desk: TicketDesk, view: str) -> StoreLog:
+    """The log as the named view reads it."""
+    return StoreLog(desk, FOLDED[view])

@@ -12,27 +12,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.cli._common import bad_argument, fail
+from domain.desk import TicketDesk
+from infra.cli._common import bad_argument, fail, policy_book
 from infra.display import to_json
 from infra.projections import build_projection_database
-from infra.rebuild import VIEWS, StoreLog
+from infra.rebuild import VIEW_NAMES, store_log, views
 from infra.retry import Unavailable
 from infra.settings import Settings
 from infra.store import build_desk
 from projections.database import ProjectionDatabase
-from projections.rebuild import RebuildableView, rebuild
+from projections.rebuild import rebuild
 from projections.verify import Verdict, verify
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
-ViewArgument = Annotated[str, typer.Argument(metavar="NAME", help=f"The view: {', '.join(VIEWS)}.")]
+ViewArgument = Annotated[str, typer.Argument(metavar="NAME", help=f"The view: {', '.join(VIEW_NAMES)}.")]
 
 
 @app.command("rebuild")
 def rebuild_view(name: ViewArgument) -> None:
     """Rebuild the view from the event store into fresh tables, then switch over in one transaction."""
-    view = _view(name)
-    with _sources() as (db, log), _progress(f"rebuilding {name}") as progress:
-        report = rebuild(db, view, log, progress)
+    _known(name)
+    with _sources() as (db, desk), _progress(f"rebuilding {name}") as progress:
+        report = rebuild(db, views(desk.policies)[name], store_log(desk, name), progress)
     typer.echo(
         f"rebuilt {report.view}: {report.events} events up to notification {report.position}, "
         f"{report.failures} the view refused",
@@ -42,36 +43,43 @@ def rebuild_view(name: ViewArgument) -> None:
 
 @app.command("verify")
 def verify_views(
-    name: Annotated[str, typer.Option("--view", metavar="NAME", help="The view to verify.")] = "sla",
+    name: Annotated[
+        str | None, typer.Option("--view", metavar="NAME", help="The view to verify; default: every view.")
+    ] = None,
     format: Annotated[str, typer.Option("--format", metavar="table|json", help="Output format.")] = "table",
 ) -> None:
-    """Replay the event store into scratch tables and compare with the live view; exit 1 on any difference."""
-    view = _view(name)
+    """Replay the event store into scratch tables and compare with the live views; exit 1 on any difference."""
+    names = (name,) if name else VIEW_NAMES
+    for each in names:
+        _known(each)
     if format not in ("table", "json"):
         bad_argument(f"unknown format {format!r}; use table or json")
-    with _sources() as (db, log), _progress(f"replaying {name}") as progress:
-        verdict = verify(db, view, log, progress)
-    _show(verdict, format)
-    raise typer.Exit(0 if verdict.equal else 1)
+    verdicts = []
+    with _sources() as (db, desk):
+        for each in names:
+            with _progress(f"replaying {each}") as progress:
+                verdicts.append(verify(db, views(desk.policies)[each], store_log(desk, each), progress))
+    _show(verdicts, format)
+    raise typer.Exit(0 if all(v.equal for v in verdicts) else 1)
 
 
-def _view(name: str) -> RebuildableView:
-    if name not in VIEWS:
-        bad_argument(f"unknown view {name!r}; use one of {', '.join(VIEWS)}")
-    return VIEWS[name]
+def _known(name: str) -> None:
+    if name not in VIEW_NAMES:
+        bad_argument(f"unknown view {name!r}; use one of {', '.join(VIEW_NAMES)}")
 
 
 @contextmanager
-def _sources() -> Iterator[tuple[ProjectionDatabase, StoreLog]]:
+def _sources() -> Iterator[tuple[ProjectionDatabase, TicketDesk]]:
+    """The projections' database and the store's desk (whose log the views replay, with its policy book)."""
     settings = Settings()
     try:
-        desk = build_desk(settings)
+        desk = build_desk(settings, policy_book(None))
         db = build_projection_database(settings)
         db.create_schema()
-    except Unavailable as error:
+    except (Unavailable, ValueError) as error:
         fail(str(error))
     try:
-        yield db, StoreLog(desk)
+        yield db, desk
     finally:
         db.close()
         desk.close()
@@ -86,14 +94,26 @@ def _progress(title: str) -> Iterator[Any]:
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-def _show(verdict: Verdict, format: str) -> None:
+def _show(verdicts: list[Verdict], format: str) -> None:
     if format == "json":
-        differences = [
-            {"table": d.table, "key": d.key, "kind": d.kind, "columns": d.columns} for d in verdict.differences
-        ]
-        body = {"view": verdict.view, "events": verdict.events, "differences": verdict.counted, "listed": differences}
-        sys.stdout.buffer.write(to_json(body) + b"\n")
+        sys.stdout.buffer.write(to_json(_as_json(verdicts)) + b"\n")
         return
+    for verdict in verdicts:
+        _table(verdict)
+
+
+def _as_json(verdicts: list[Verdict]) -> dict[str, Any]:
+    """Every view's count, and the differences listed, each naming its view and table."""
+    listed = [
+        {"view": v.view, "table": d.table, "key": d.key, "kind": d.kind, "columns": d.columns}
+        for v in verdicts
+        for d in v.differences
+    ]
+    counts = [{"view": v.view, "events": v.events, "differences": v.counted} for v in verdicts]
+    return {"views": counts, "differences": sum(v.counted for v in verdicts), "listed": listed}
+
+
+def _table(verdict: Verdict) -> None:
     console = Console()
     if verdict.equal:
         console.print(f"{verdict.view}: equal to a replay of {verdict.events} events")

@@ -40,9 +40,7 @@ class BillingProjection:
 
     def create_tables(self, cursor: Any) -> None:
         tables.create_tables(self.db, cursor)
-        # The closings row exists from the start, so that every batch can lock it.
-        statement = insert_new(self.db, tables.CLOSINGS, ("singleton", "state"), ("singleton",))
-        cursor.execute(statement, (1, CLOSINGS.dump_json(Closings()).decode()))
+        create_closings(self.db, cursor)
         # The analysts' views join the SLA tables too: the projector creates those first.
         create_views(self.db, cursor)
 
@@ -173,6 +171,12 @@ class BillingProjection:
 
     def _money(self, amount: Decimal) -> Any:
         return amount if self.db.postgres else str(amount)
+
+
+def create_closings(db: ProjectionDatabase, cursor: Any) -> None:
+    """The closings row, from the start: every batch locks it, so it must exist before the first one."""
+    statement = insert_new(db, tables.CLOSINGS, ("singleton", "state"), ("singleton",))
+    cursor.execute(statement, (1, CLOSINGS.dump_json(Closings()).decode()))
 
 
 def statements_of(fold: BillingFold, customer_id: str) -> list[Statement]:

@@ -11,6 +11,7 @@ LINES = "billing_statement_lines"
 CUSTOMERS = "billing_customers"
 CLOSINGS = "billing_closings"
 SEEN = "billing_events"
+TABLES = (STATEMENTS, LINES, CUSTOMERS, CLOSINGS, SEEN)
 
 STATEMENT_COLUMNS = (
     "customer_id", "month", "plan", "policy_version", "currency", "plan_fee", "included_allowance", "included_used",
@@ -24,8 +25,19 @@ LINE_COLUMNS = (
 
 
 def create_tables(db: ProjectionDatabase, cursor: Any) -> None:
+    create_bare_tables(db, cursor)
+    create_indexes(db, cursor)
+
+
+def create_bare_tables(db: ProjectionDatabase, cursor: Any) -> None:
+    """The tables with their primary keys only: a rebuild fills them so, and adds the other indexes at the end."""
     for statement in _statements(db):
         cursor.execute(statement)
+
+
+def create_indexes(db: ProjectionDatabase, cursor: Any) -> None:
+    """The index the statement lines are found by ticket with, named after the live table (names are unique)."""
+    cursor.execute(f"CREATE INDEX IF NOT EXISTS {LINES}_ticket_id ON {db.table(LINES)} (ticket_id)")
 
 
 def _statements(db: ProjectionDatabase) -> list[str]:
@@ -49,5 +61,4 @@ def _statements(db: ProjectionDatabase) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {db.table(CLOSINGS)} (singleton INTEGER PRIMARY KEY, state TEXT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {db.table(SEEN)} (event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
         f"occurred_at {instant} NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS {LINES}_ticket_id ON {db.table(LINES)} (ticket_id)",
     ]

@@ -1,0 +1,35 @@
+"""The billing view as rebuild and verify see it: its tables, its projection, the rows that must match the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.policy import PolicyBook
+from projections.billing import tables
+from projections.billing.projection import BillingProjection, create_closings
+from projections.database import ProjectionDatabase
+from projections.rebuild import Comparison, RebuildableView
+
+BILLING = "billing"
+
+
+def billing_view(book: PolicyBook) -> RebuildableView:
+    """Billing folds with the policy book (prices, VAT, closing days), so its view is made for one book."""
+    return RebuildableView(
+        name=BILLING,
+        tables=tables.TABLES,
+        projection=lambda db: BillingProjection(db, book),
+        create_bare_tables=_bare_tables,
+        create_indexes=tables.create_indexes,
+        comparisons=(
+            # The fold's state (customers' shares, closings) is left out: the statements say what it means.
+            Comparison(tables.STATEMENTS, ("customer_id", "month"), tables.STATEMENT_COLUMNS),
+            Comparison(tables.LINES, ("customer_id", "month", "line"), tables.LINE_COLUMNS),
+            Comparison(tables.SEEN, ("event_id",), ("event_id", "event_type", "occurred_at")),
+        ),
+    )
+
+
+def _bare_tables(db: ProjectionDatabase, cursor: Any) -> None:
+    tables.create_bare_tables(db, cursor)
+    create_closings(db, cursor)

@@ -1,0 +1,139 @@
+"""`nettask projections rebuild billing` and verify on SQLite and PostgreSQL: the statements come back the same."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from typer.testing import CliRunner
+
+from domain.statement import Statement
+from infra.cli import app
+from infra.projections import build_projection_database
+from infra.rebuild import store_log, views
+from infra.runner import build_projector, build_relay
+from infra.settings import Settings
+from infra.store import build_desk
+from projections.billing import customers, tables
+from projections.billing.projection import statements_of
+from projections.rebuild import rebuild
+from projections.verify import verify
+from projections.views import drop_views
+from tests.integration import test_rebuild as sla_rebuild
+from tests.integration.helpers import relay_everything, subscribe, unique, wait_until
+from tests.integration.test_api import store_example, store_fold
+
+runner = CliRunner()
+# The SLA rebuild's fixtures and feeders, shared: the same store, projections and pipeline settings.
+cli_env, pipeline = sla_rebuild.cli_env, sla_rebuild.pipeline
+_feed, _run_projector, tickets_of = sla_rebuild._feed, sla_rebuild._run_projector, sla_rebuild.tickets_of
+
+
+def billing_rows(settings: Settings) -> tuple[list, list]:
+    """Every statement (as its JSON) and every line, in key order."""
+    db = build_projection_database(settings)
+    try:
+        statements = db.query(f"SELECT customer_id, month, statement FROM {db.table(tables.STATEMENTS)} ORDER BY 1, 2")
+        lines = db.query(f"SELECT * FROM {db.table(tables.LINES)} ORDER BY customer_id, month, line")
+        return [tuple(row) for row in statements], [tuple(row) for row in lines]
+    finally:
+        db.close()
+
+
+def execute(settings: Settings, statement: str) -> None:
+    db = build_projection_database(settings)
+    try:
+        with db.transaction() as cursor:
+            t = db.table
+            cursor.execute(statement.format(statements=t(tables.STATEMENTS), lines=t(tables.LINES)))
+    finally:
+        db.close()
+
+
+def test_a_billing_rebuild_equals_the_live_tables_and_can_be_done_again(cli_env, policy_book):
+    store_example(cli_env, policy_book)
+    before = billing_rows(cli_env)
+    assert before[0] and before[1], "the example month has statements with lines"
+    for _ in range(2):  # the second finds the names of keys and indexes free again
+        result = runner.invoke(app, ["projections", "rebuild", "billing"])
+        assert result.exit_code == 0, result.output
+        assert "rebuilt billing" in result.stderr and "0 the view refused" in result.stderr
+        assert billing_rows(cli_env) == before
+    verified = runner.invoke(app, ["projections", "verify", "--format", "json"])
+    assert verified.exit_code == 0, verified.output
+    assert {v["view"] for v in json.loads(verified.stdout)["views"]} == {"sla", "billing"}
+
+
+def test_a_rebuild_before_the_projector_ever_ran_gives_the_store_folds_statements(cli_env, policy_book):
+    store_example(cli_env, policy_book)
+    _drop_billing_tables(cli_env)
+    result = runner.invoke(app, ["projections", "rebuild", "billing"])
+    assert result.exit_code == 0, result.output
+    fold = store_fold(cli_env, policy_book)
+    expected = [s for customer in customers(fold) for s in statements_of(fold, customer)]
+    held = [(c, m, Statement.model_validate_json(s)) for c, m, s in billing_rows(cli_env)[0]]
+    assert held == [(s.customer_id, str(s.month), s) for s in expected] and expected
+    assert runner.invoke(app, ["projections", "verify", "--view", "billing"]).exit_code == 0
+
+
+def test_verify_reports_a_tampered_statement_and_a_lost_line_and_exits_1(cli_env, policy_book):
+    store_example(cli_env, policy_book)
+    execute(cli_env, "UPDATE {statements} SET gross = '0.00' WHERE customer_id = 'acme'")
+    execute(cli_env, "DELETE FROM {lines} WHERE customer_id = 'globex' AND line = 1")
+    tampered = runner.invoke(app, ["projections", "verify", "--view", "billing", "--format", "json"])
+    assert tampered.exit_code == 1, tampered.output
+    report = json.loads(tampered.stdout)
+    kinds = {(d["view"], d["table"], d["kind"]) for d in report["listed"]}
+    assert {("billing", tables.STATEMENTS, "differs"), ("billing", tables.LINES, "missing")} <= kinds
+    assert any("gross" in d["columns"] for d in report["listed"] if d["kind"] == "differs")
+    assert [v["view"] for v in report["views"]] == ["billing"]
+
+
+def _drop_billing_tables(settings: Settings) -> None:
+    """As if the projector never ran: no billing tables, and no analysts' view reading them."""
+    db = build_projection_database(settings)
+    try:
+        with db.transaction() as cursor:
+            drop_views(db, cursor)
+            for table in tables.TABLES:
+                cursor.execute(f"DROP TABLE {db.table(table)}")
+    finally:
+        db.close()
+
+
+@pytest.mark.kafka
+def test_the_live_projector_keeps_folding_billing_through_a_rebuild(pipeline, kafka_bootstrap, policy_book):
+    """Commands are stored and relayed while the projector runs and billing is rebuilt; it ends equal."""
+    customer = unique("cust")
+    desk, relay = build_desk(pipeline, policy_book), build_relay(pipeline, kafka_bootstrap)
+    projector, stop = build_projector(pipeline, kafka_bootstrap), threading.Event()
+    failures: list[BaseException] = []
+    worker = threading.Thread(target=_run_projector, args=(projector, stop, failures))
+    feeder = threading.Thread(target=_feed, args=(desk, relay, customer, failures))
+    try:
+        desk.handle(subscribe(customer))
+        desk.handle_batch(tickets_of(customer, 40, 0))
+        relay_everything(relay)
+        worker.start()
+        feeder.start()
+        reader = build_desk(pipeline, policy_book)  # the rebuild reads the store through a desk of its own
+        db, log, view = build_projection_database(pipeline), store_log(reader, "billing"), views(policy_book)["billing"]
+        try:
+            report = rebuild(db, view, log)
+            feeder.join(timeout=60)
+            assert wait_until(lambda: verify(db, view, log).equal, 60, every=1.0)
+        finally:
+            db.close()
+            reader.close()
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+        feeder.join(timeout=30)
+        relay.close()
+        desk.close()
+    assert not failures
+    assert report.events > 0 and report.failures == 0
+    assert projector.stats.dead_letters == 0
+    statements = [Statement.model_validate_json(s) for _, _, s in billing_rows(pipeline)[0]]
+    assert sum(len(s.incident_lines) for s in statements if s.customer_id == customer) == 40 + 5 * 20
