@@ -15,6 +15,7 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
+from consumers.idle_watch import IdleWatch
 from consumers.sla_alert import AlertKind, SlaAlert
 from domain.policy import Severity
 from infra.retry import RetryPolicy, retry
@@ -90,11 +91,16 @@ def json_poster(url: str, timeout_s: float) -> Post:
 class WebhookForwarder:
     """Reads committed alerts in its own group and delivers each, at least once, in partition order.
 
-    It receives its consumer (subscribed to the alerts topic, read_committed, auto-commit off) and `post`.
+    It receives `consumers`, which builds its consumer (subscribed to the alerts topic, read_committed,
+    auto-commit off; called again when the consumer must rejoin afresh), and `post`.
     """
 
-    def __init__(self, consumer: Any, post: Post, routing_key: str, policy: RetryPolicy, target: str = "webhook"):
-        self.consumer = consumer
+    def __init__(
+        self, consumers: Callable[[], Any], post: Post, routing_key: str, policy: RetryPolicy, target: str = "webhook"
+    ):
+        self.consumers = consumers
+        self.consumer = consumers()
+        self.idle = IdleWatch()
         self.post = post
         self.routing_key = routing_key
         self.policy = policy
@@ -114,7 +120,15 @@ class WebhookForwarder:
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         while not stop() and (deadline is None or time.monotonic() < deadline):
             self.process_once()
+            if self.idle.stuck(bool(self.consumer.assignment())):
+                self._rejoin()
         return self.stats
+
+    def _rejoin(self) -> None:
+        """Leave the group and join again with a new consumer; each delivered alert's offset is committed already."""
+        log.warning("webhook: no partition held for %.0f s: rejoining the group with a new consumer", self.idle.after)
+        self.consumer.close()
+        self.consumer = self.consumers()
 
     def process_once(self, timeout_ms: int = POLL_MS) -> int:
         """One poll batch, record by record, in three steps; returns how many alerts it delivered.

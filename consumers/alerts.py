@@ -27,6 +27,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
+from consumers.idle_watch import IdleWatch
 from consumers.sla_alert import ALERT_EVENTS, FACT_EVENTS, SlaAlert, TicketFacts, alert_for, facts_after
 from infra.messages import MESSAGE_ID, MESSAGE_TYPE, SCHEMA, STREAM_VERSION, Headers, header
 
@@ -71,19 +72,22 @@ def alert_headers(alert: SlaAlert) -> Headers:
 class Alerts:
     """Consumes `tickets.events` and produces alerts, each poll batch in one transaction.
 
-    It receives its Kafka clients: `consumer` is subscribed to the events topic in the alerts group, with
-    auto-commit off; `producer` has a transactional id that stays the same when this process restarts.
+    It receives its Kafka clients: `consumers` builds a consumer subscribed to the events topic in the alerts
+    group, with auto-commit off (called again when the consumer must rejoin afresh); `producer` has a
+    transactional id that stays the same when this process restarts.
     """
 
-    def __init__(self, consumer: Any, producer: Any, alerts_topic: str):
-        self.consumer = consumer
+    def __init__(self, consumers: Callable[[], Any], producer: Any, alerts_topic: str):
         self.producer = producer
         self.topic = alerts_topic
         self.facts: dict[TopicPartition, dict[bytes, TicketFacts]] = {}
         self.partitions: dict[TopicPartition, _Partition] = {}
         self.stats = AlertStats()
+        self.idle = IdleWatch()
         # Aborts what an earlier producer with this transactional id left open, and fences that producer out.
         producer.init_transactions()
+        self.consumers = consumers
+        self.consumer = consumers()
 
     def __enter__(self) -> Alerts:
         return self
@@ -96,7 +100,16 @@ class Alerts:
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         while not stop() and (deadline is None or time.monotonic() < deadline):
             self.process_once()
+            if self.idle.stuck(bool(self.consumer.assignment())):
+                self._rejoin()
         return self.stats
+
+    def _rejoin(self) -> None:
+        """Leave the group and join again with a new consumer. Offsets move only in transactions, and a partition
+        this member gets back where its facts end goes on; any other is rebuilt (step 2)."""
+        log.warning("alerts: no partition held for %.0f s: rejoining the group with a new consumer", self.idle.after)
+        self.consumer.close()
+        self.consumer = self.consumers()
 
     def process_once(self, timeout_ms: int = POLL_MS) -> int:
         """One poll batch, in six steps; returns how many alerts it committed.

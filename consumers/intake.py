@@ -14,6 +14,7 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from consumers.dead_letters import DeadLetters
+from consumers.idle_watch import IdleWatch
 from consumers.parking import ParkingLot
 from consumers.records import DeadLetter, Record, validate
 from consumers.waiting import Waiting
@@ -26,9 +27,6 @@ from infra.settings import Settings
 log = logging.getLogger(__name__)
 # Dead letters of valid commands the domain refused; every other kind is a record that was not a valid command.
 REFUSAL_KINDS = ("refused", "forbidden", "conflicting-repeat")
-# An intake without partitions for this long is stuck in kafka-python 3.0.12's rejoin race (see _IdleWatch)
-# or over-provisioned; either way a new consumer joins the group afresh.
-NO_PARTITIONS_REJOIN_S = 60.0
 
 
 @dataclass
@@ -58,6 +56,9 @@ class IntakeStats:
 
 
 ConsumerFactory = Callable[[], Any]
+# Told after each batch that stored something: (polled at, stored at, the batch's records), time.monotonic()
+# instants. How a benchmark splits the latency; an intake without one pays nothing.
+BatchObserver = Callable[[float, float, list[Any]], None]
 
 
 class Intake:
@@ -76,6 +77,7 @@ class Intake:
         parking: ParkingLot,
         *,
         on_stored: Callable[[], None] = lambda: None,
+        on_batch: BatchObserver | None = None,
     ):
         self.settings = settings
         self.desk = desk
@@ -84,10 +86,11 @@ class Intake:
         self.dead_letters = DeadLetters(dlq, settings.topics.commands_dlq)
         self.waiting = Waiting(parking, settings.park_max_seconds)
         self.on_stored = on_stored
+        self.on_batch = on_batch
         self.instants = settings.accepted_instants()
         self.handled: dict[TopicPartition, OffsetAndMetadata] = {}
         self.stats = IntakeStats()
-        self.idle = _IdleWatch()
+        self.idle = IdleWatch()
         self.retries = settings.retry_policy()
         self.store_failures = 0
 
@@ -124,6 +127,7 @@ class Intake:
         records = [record for partition in batch.values() for record in partition]
         if not records:
             return 0
+        polled_at = time.monotonic()
         checked = [(record, validate(record, self.settings.max_command_bytes, self.instants)) for record in records]
         valid = [(record, c) for record, c in checked if not isinstance(c, DeadLetter)]
         letters = [c for _, c in checked if isinstance(c, DeadLetter)]
@@ -132,7 +136,10 @@ class Intake:
         except PersistenceError as error:
             self._retry_later(batch, error)
             return 0
+        stored_at = time.monotonic()
         self._finish(batch, outcomes, letters + refused)
+        if self.on_batch is not None:
+            self.on_batch(polled_at, stored_at, records)
         return len(records)
 
     def release_waiting(self) -> None:
@@ -245,31 +252,6 @@ class Intake:
         self._close_consumer()
         self.waiting.close()
         self.desk.close()
-
-
-class _IdleWatch:
-    """Says when the intake has held no partition for a while.
-
-    That is normal for a moment during a rebalance, and for good while a group has more intakes than partitions;
-    it is also how a kafka-python 3.0.12 rejoin race shows itself: the member stops heartbeating and never
-    rejoins, with no error anywhere. A fresh consumer ends the race; an over-provisioned group pays one
-    rebalance a minute for it.
-    """
-
-    def __init__(self, after: float = NO_PARTITIONS_REJOIN_S):
-        self.after = after
-        self.since: float | None = None
-
-    def stuck(self, assigned: bool) -> bool:
-        now = time.monotonic()
-        if assigned:
-            self.since = None
-        elif self.since is None:
-            self.since = now
-        elif now - self.since >= self.after:
-            self.since = None
-            return True
-        return False
 
 
 def _next_offsets(batch: dict[TopicPartition, list[Any]]) -> dict[TopicPartition, OffsetAndMetadata]:

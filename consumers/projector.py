@@ -13,6 +13,7 @@ from kafka import ConsumerRebalanceListener, TopicPartition
 from pydantic import ValidationError
 
 from consumers.dead_letters import DeadLetters
+from consumers.idle_watch import IdleWatch
 from consumers.records import DeadLetter, Record
 from domain import events as ev
 from infra.kafka.guard import UnreadableRecord
@@ -124,7 +125,9 @@ class Projector:
         self.stats = ProjectorStats()
         self._create_tables()
         self.assignments = _Assignments()
+        self.consumers = consumers
         self.consumer = consumers(self.assignments)
+        self.idle = IdleWatch()
 
     def __enter__(self) -> Projector:
         return self
@@ -151,7 +154,17 @@ class Projector:
                 idle_since = time.monotonic()
             elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
                 break
+            if self.idle.stuck(bool(self.consumer.assignment())):
+                self._rejoin()
         return self.stats
+
+    def _rejoin(self) -> None:
+        """Leave the group and join again with a new consumer; the database keeps the offsets, nothing is lost."""
+        log.warning("the projector held no partition for %.0f s: rejoining the group with a new consumer",
+                    self.idle.after)  # fmt: skip
+        self.consumer.close()
+        self.assignments.take()  # partitions of the old member: the new one is told its own
+        self.consumer = self.consumers(self.assignments)
 
     def process_once(self, timeout_ms: int = 200) -> int:
         """One poll batch, in six steps; returns how many records it handled.

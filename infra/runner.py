@@ -95,14 +95,13 @@ def build_alerts(
     settings: Settings, bootstrap: str, _stored: threading.Event | None = None, alerts: AlertSettings | None = None
 ) -> Alerts:
     alerts = alerts or AlertSettings()
-    clients: list = []
+    producer = None
     try:
-        clients.append(event_consumer(settings, bootstrap, alerts))
-        clients.append(alert_producer(settings, bootstrap, alerts))
-        return Alerts(*clients, settings.topics.sla_alerts)
+        producer = alert_producer(settings, bootstrap, alerts)
+        return Alerts(lambda: event_consumer(settings, bootstrap, alerts), producer, settings.topics.sla_alerts)
     except KafkaError as error:
-        for client in clients:
-            client.close()
+        if producer is not None:
+            producer.close()
         raise kafka_unavailable(bootstrap, error) from error
 
 

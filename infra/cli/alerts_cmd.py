@@ -82,13 +82,16 @@ def webhook(
         fail("NETTASK_ALERTS_ROUTING_KEY is not set: the incident tool's integration (routing) key")
     bootstrap = _bootstrap(settings)
     stop = StopFlag(max_seconds).install()
-    try:
-        consumer = alert_consumer(settings, bootstrap, alerts.webhook_group)
-    except KafkaError as error:
-        fail(str(kafka_unavailable(bootstrap, error)))
     post = json_poster(url, alerts.webhook_timeout_s)
     key = alerts.routing_key.get_secret_value()
-    with WebhookForwarder(consumer, post, key, alerts.webhook_retry(), target=url) as forwarder:
+    try:
+        forwarder = WebhookForwarder(
+            lambda: alert_consumer(settings, bootstrap, alerts.webhook_group), post, key, alerts.webhook_retry(),
+            target=url,
+        )  # fmt: skip
+    except KafkaError as error:
+        fail(str(kafka_unavailable(bootstrap, error)))
+    with forwarder:
         try:
             stats = forwarder.run(stop=stop)
         except Unavailable as error:

@@ -288,7 +288,7 @@ def test_the_webhook_gets_every_alert_despite_500s_with_its_dedup_key(pipeline, 
     topic = pipeline.topics.sla_alerts
     with FlakyIncidentTool(fail_every=2) as tool:
         consumer = alert_consumer(pipeline, kafka_bootstrap, f"{alert_settings.group}-webhook")
-        with WebhookForwarder(consumer, json_poster(tool.url, 5.0), "R0UT1NG", FAST_RETRIES) as forwarder:
+        with WebhookForwarder(lambda: consumer, json_poster(tool.url, 5.0), "R0UT1NG", FAST_RETRIES) as forwarder:
             for _ in range(300):
                 if forwarder.stats.delivered >= TICKETS:
                     break
@@ -316,7 +316,7 @@ def test_the_webhook_commits_nothing_while_the_incident_tool_fails(pipeline, kaf
     topic = pipeline.topics.sla_alerts
     with FlakyIncidentTool(fail_every=1) as tool:
         consumer = alert_consumer(pipeline, kafka_bootstrap, f"{alert_settings.group}-webhook")
-        with WebhookForwarder(consumer, json_poster(tool.url, 5.0), "R0UT1NG", FAST_RETRIES) as forwarder:
+        with WebhookForwarder(lambda: consumer, json_poster(tool.url, 5.0), "R0UT1NG", FAST_RETRIES) as forwarder:
             with pytest.raises(Unavailable):
                 for _ in range(300):
                     forwarder.process_once(timeout_ms=100)
