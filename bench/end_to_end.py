@@ -12,6 +12,7 @@ from bench.measure import Latency, Measure, Phase
 from bench.publisher import Wire, publish_elsewhere
 from bench.stages import WarmUpFailed
 from bench.workload import Message
+from infra.messages import STREAM_VERSION, header
 from infra.runner import StopFlag, build_intake, build_relay
 from infra.settings import Settings
 
@@ -23,10 +24,14 @@ DRAIN_SECONDS = 30.0
 
 
 class EventWatch:
-    """Reads the events topic in a thread of its own and notes when each command's event became readable."""
+    """Reads the events topic in a thread of its own and notes when each command's event became readable.
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int):
+    `on_event(command id, ticket id or None, stream version, readable at)` is told of every event, first time.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, on_event=None):
         self.seen: dict[str, float] = {}
+        self.on_event = on_event
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
@@ -49,7 +54,17 @@ class EventWatch:
             readable_at = time.monotonic()
             for records in batch.values():
                 for record in records:
-                    self.seen.setdefault(orjson.loads(record.value)["command_id"], readable_at)
+                    self._note(record, readable_at)
+
+    def _note(self, record, readable_at: float) -> None:
+        event = orjson.loads(record.value)
+        command_id = event["command_id"]
+        if command_id in self.seen:
+            return
+        self.seen[command_id] = readable_at
+        if self.on_event is not None:
+            version = int(header(record.headers, STREAM_VERSION) or 0)
+            self.on_event(command_id, event.get("ticket_id"), version, readable_at)
 
     def count(self, command_ids: list[str]) -> int:
         return sum(1 for command_id in command_ids if command_id in self.seen)

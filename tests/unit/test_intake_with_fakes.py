@@ -254,3 +254,15 @@ def test_two_waiting_records_that_reuse_one_command_id_are_both_decided_none_los
     assert events_of(intake, opening.ticket_id) == ["Opened", "Responded"]
     assert kinds(producer) == ["conflicting-repeat"]
     assert producer.sent[0]["value"] == command_value(reused)
+
+
+def test_an_observer_is_told_when_each_batch_was_polled_and_stored(pipeline):
+    intake, consumer, _producer = pipeline
+    told: list[tuple[float, float, list]] = []
+    intake.on_batch = lambda polled_at, stored_at, records: told.append((polled_at, stored_at, records))
+    customer = unique("cust")
+    consumer.give(subscribe(customer, "standard"), open_ticket(customer, "2026-03-02T10:00+01:00"))
+    step(intake, rounds=2)  # the second poll finds nothing: no batch, nothing told
+
+    [(polled_at, stored_at, records)] = told
+    assert polled_at <= stored_at and len(records) == 2
