@@ -26,6 +26,7 @@ from bench import end_to_end, workload
 from bench.measure import Screen
 from bench.publisher import publish_timed
 from bench.resources import Resources, StoreUnavailable
+from consumers.projector import Projector
 from infra.messages import MESSAGE_ID, header
 from infra.projections import build_projection_database
 from infra.runner import StopFlag, build_intake, build_projector, build_relay
@@ -166,17 +167,21 @@ class RowWatch:
 class Components:
     """Intake, relay and projector in threads of this process, as `nettask run` runs them, with observers."""
 
-    def __init__(self, settings: Settings, bootstrap: str, clock: StageClock):
+    def __init__(self, settings: Settings, bootstrap: str, clock: StageClock, billing_apart: bool = False):
         stored = threading.Event()  # the intake wakes the relay the moment it stored something
         self.intake = build_intake(settings, bootstrap, stored)
         self.relay = build_relay(settings, bootstrap, stored)
         self.projector = build_projector(settings, bootstrap)
+        named = [("intake", self.intake), ("relay", self.relay), ("projector", self.projector)]
+        if billing_apart:  # an experiment: billing in a projector (and consumer group) of its own
+            named.append(("billing-projector", _billing_apart(self.projector, settings, bootstrap)))
+        self.components = [component for _, component in named]
         self.intake.on_batch, self.relay.on_page = clock.batch, clock.page
         self.intake.desk.save = clock.timed_save(self.intake.desk.save)
-        for projection in self.projector.projections:
-            projection.apply = clock.timed_projection(projection.name, projection.apply)
+        for projector in self.components[2:]:
+            for projection in projector.projections:
+                projection.apply = clock.timed_projection(projection.name, projection.apply)
         self.stop_flag = StopFlag()
-        named = (("intake", self.intake), ("relay", self.relay), ("projector", self.projector))
         self._threads = [
             threading.Thread(target=component.run, kwargs={"stop": self.stop_flag}, name=name, daemon=True)
             for name, component in named
@@ -188,8 +193,16 @@ class Components:
         self.stop_flag.set()
         for thread in self._threads:
             thread.join(timeout=30)
-        for component in (self.intake, self.relay, self.projector):
+        for component in self.components:
             component.close()
+
+
+def _billing_apart(projector: Projector, settings: Settings, bootstrap: str) -> Projector:
+    """Billing taken out of `projector` and given a projector of its own, in a group of its own."""
+    projector.projections = [p for p in projector.projections if p.name != "billing"]
+    billing = build_projector(settings, bootstrap, group=f"{settings.projector_group}-billing")
+    billing.projections = [p for p in billing.projections if p.name == "billing"]
+    return billing
 
 
 @dataclass
@@ -215,7 +228,7 @@ def measure_store(kind: str, args: argparse.Namespace, resources: Resources, boo
     settings = _settings(resources, bootstrap, kind, args.partitions)
     clock, rows = StageClock(), RowWatch(settings)
     with ExitStack() as stack:
-        components = Components(settings, bootstrap, clock)
+        components = Components(settings, bootstrap, clock, args.billing_apart)
         stack.callback(components.close)
         watch = end_to_end.EventWatch(bootstrap, settings.topics.events, args.partitions, rows.expect).start()
         stack.callback(watch.stop)
@@ -371,6 +384,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paced-seconds", type=float, default=10.0, help="length of the paced run (default 10)")
     parser.add_argument("--paced-rate", type=float, default=None, help="commands/s (default: 60%% of capacity)")
     parser.add_argument("--phase-timeout", type=float, default=PHASE_TIMEOUT_S)
+    parser.add_argument(
+        "--billing-apart", action="store_true", help="experiment: billing in a projector and group of its own"
+    )
     return parser.parse_args(argv)
 
 
