@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,9 @@ from projections.database import ProjectionDatabase
 from projections.sla.projection import Applied, Failure
 from projections.sla.tables import insert_new, upsert
 from projections.views import create_views
+
+# A statement's `as_of` in its JSON (the only field of that name): an open statement's moves with every event.
+AS_OF = re.compile(r'"as_of":"[^"]*"')
 
 
 class BillingProjection:
@@ -122,12 +126,43 @@ class BillingProjection:
         return {customer_id: CUSTOMER.validate_json(state) for customer_id, state in rows}
 
     def _write_statements(self, cursor: Any, fold: BillingFold, customer_ids: list[str]) -> None:
-        """Each customer's statements as the fold now has them, in place of the stored ones."""
-        found = [s for c in customer_ids for s in statements_of(fold, c)]
+        """Each customer's statements as the fold now has them, in place of the stored ones, in three steps.
+
+        1. Build them, and read the stored ones of the same customers.
+        2. A statement that differs in more than its `as_of` (an open statement moves with the fold's clock) is
+           rewritten with its lines; one stored that the fold no longer has is deleted.
+        3. One that differs only in its `as_of` gets the new `as_of`; its lines are the same, so they stay.
+        """
+        found = {(s.customer_id, str(s.month)): s for c in customer_ids for s in statements_of(fold, c)}
+        stored = self._stored_statements(cursor, customer_ids)
+        texts = {key: s.model_dump_json() for key, s in found.items()}
+        held = {key: text for key, text in texts.items() if stored.get(key) == text}
+        moved = [key for key, text in texts.items() if key in stored and key not in held
+                 and _only_as_of_differs(stored[key], text)]  # fmt: skip
+        changed = [key for key in found if key not in held and key not in moved]
+        self._delete_statements(cursor, [*changed, *(key for key in stored if key not in found)])
+        self._insert_statements(cursor, [found[key] for key in changed])
+        cursor.executemany(
+            f"UPDATE {self.db.table(tables.STATEMENTS)} SET as_of = {self.db.mark}, statement = {self.db.mark} "
+            f"WHERE customer_id = {self.db.mark} AND month = {self.db.mark}",
+            [(self.db.instant(found[key].as_of), texts[key], *key) for key in moved],
+        )
+
+    def _stored_statements(self, cursor: Any, customer_ids: list[str]) -> dict[tuple[str, str], str]:
+        select = (
+            f"SELECT customer_id, month, statement FROM {self.db.table(tables.STATEMENTS)} "
+            "WHERE customer_id IN ({marks})"
+        )
+        return {
+            (customer_id, month): text for customer_id, month, text in self.db.in_chunks(cursor, select, customer_ids)
+        }
+
+    def _delete_statements(self, cursor: Any, keys: list[tuple[str, str]]) -> None:
         for table in (tables.LINES, tables.STATEMENTS):
-            self.db.in_chunks(
-                cursor, f"DELETE FROM {self.db.table(table)} WHERE customer_id IN ({{marks}})", customer_ids
-            )
+            condition = f"customer_id = {self.db.mark} AND month = {self.db.mark}"
+            cursor.executemany(f"DELETE FROM {self.db.table(table)} WHERE {condition}", keys)
+
+    def _insert_statements(self, cursor: Any, found: list[Statement]) -> None:
         columns, db = tables.STATEMENT_COLUMNS, self.db
         cursor.executemany(insert_new(db, tables.STATEMENTS, columns, ("customer_id", "month")), [
             self._statement_row(s) for s in found
@@ -203,6 +238,11 @@ def line_rows(s: Statement) -> list[tuple]:
         (s.customer_id, str(s.month), number, kind, str(ticket), *rest[:-1], _ids(rest[-1]))
         for number, (kind, ticket, *rest) in enumerate(rows, start=1)
     ]
+
+
+def _only_as_of_differs(stored: str, built: str) -> bool:
+    """Whether two statements' JSON is the same but for the instant they are as of."""
+    return AS_OF.sub("", stored) == AS_OF.sub("", built)
 
 
 def _customers_in(events: Iterable[ev.DomainEvent]) -> set[str]:

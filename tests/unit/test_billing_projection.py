@@ -87,3 +87,12 @@ def test_repeats_are_not_counted_twice(policy_book):
     db = projected(policy_book, [*events, *events[:10], *events], 5)
     fold = BillingFold(policy_book).apply_all(events)
     assert stored_statements(db) == all_statements(fold, fold.clock)
+
+
+def test_one_event_a_batch_leaves_every_row_as_one_batch_of_all_would(policy_book):
+    """Statements only their as_of moved are updated in place, their lines left: the rows end the same."""
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    one_by_one, all_at_once = projected(policy_book, events, 1), projected(policy_book, events, len(events))
+    for table in ("billing_statements", "billing_statement_lines"):
+        select = f"SELECT * FROM {table} ORDER BY 1, 2, 3"
+        assert one_by_one.query(select) == all_at_once.query(select) != []
