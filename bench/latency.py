@@ -239,7 +239,13 @@ def measure_store(kind: str, args: argparse.Namespace, resources: Resources, boo
         screen.say(f"{kind}: burst of {len(burst):,} commands, timed to the last SLA row visible")
         sent, _ = publish_timed(bootstrap, topic, _wire(burst), None, args.phase_timeout)
         if not _wait(rows.visible, list(sent), args.phase_timeout):
-            run.error = f"the burst's SLA rows were not all visible within {args.phase_timeout:.0f} s"
+            stats = components.projector.stats
+            run.error = (
+                f"the burst's SLA rows were not all visible within {args.phase_timeout:.0f} s: "
+                f"{sum(i in rows.visible for i in sent):,} of {len(sent):,} (events readable "
+                f"{sum(i in watch.seen for i in sent):,}; projector records {stats.records:,}, "
+                f"dead letters {stats.dead_letters:,})"
+            )
             return run
         run.capacity = len(sent) / (max(rows.visible[i] for i in sent) - min(sent.values()))
         run.rate = args.paced_rate or PACED_SHARE * run.capacity
