@@ -19,6 +19,7 @@ from infra.kafka.bootstrap import bootstrap_servers
 from infra.kafka.clients import security_config
 from infra.kafka.command_clients import command_consumers, dead_letter_producer
 from infra.kafka.event_clients import event_consumers
+from infra.kafka.relay_clients import relay_producers
 from infra.kafka.topics import ensure_topics
 from infra.parking import build_parking_lot
 from infra.policy_files import load_policy
@@ -28,7 +29,7 @@ from infra.settings import Settings
 from infra.store import build_desk, describe_store
 from infra.supervisor import RestartLimit, StopFlag, Supervisor
 from producers.client import CommandPublisher
-from producers.relay import Relay, relay_producer
+from producers.relay import Relay
 from projections.billing.projection import BillingProjection
 from projections.sla.explanations import ExplanationProjection
 from projections.sla.projection import SlaProjection
@@ -79,7 +80,7 @@ def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | No
     idle_ms = settings.idle_wait_ms * 20 if stored else settings.idle_wait_ms
     return Relay(
         build_desk(settings),
-        lambda: relay_producer(bootstrap, security_config(settings)),
+        relay_producers(settings, bootstrap),
         settings.topics.events,
         settings.relay_name,
         settings.relay_page,
