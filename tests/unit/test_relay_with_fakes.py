@@ -156,7 +156,7 @@ def test_a_broker_that_keeps_refusing_leaves_the_position_where_it_was_and_names
     stored_tickets(desk, 1)
     producers = Producers(*(FakeProducer(failing=frozenset(range(100))) for _ in range(3)))
     relay = Relay(desk, producers, TOPIC, "relay-test", 4, 1, retry_policy=AT_ONCE, broker_label="Kafka at b:9092")
-    with relay, pytest.raises(Unavailable, match="publishing to Kafka at b:9092: failed 3 times"):
+    with relay, pytest.raises(Unavailable, match="publishing to Kafka at b:9092: failed 3 times in a row"):
         relay.publish_page()
     assert relay.stats.position == 0
 
