@@ -34,7 +34,7 @@ def test_a_credit_can_be_negative_a_price_cannot():
 
 
 def test_a_policy_price_given_as_a_float_or_below_a_cent_is_refused():
-    for wrong in ('monthly_fee = 99.99', 'monthly_fee = "99.999"'):
+    for wrong in ("monthly_fee = 99.99", 'monthly_fee = "99.999"'):
         text = shipped_policy_text().replace('monthly_fee = "99.99"', wrong, 1)
         with pytest.raises(PolicyError, match="monthly_fee"):
             parse_policy(text, source="test.toml")
