@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from domain.errors import Forbidden, PolicyError
 from domain.money import Price
+from domain.validation import validation_problems
 
 Hours = Annotated[Decimal, Field(gt=0, le=24 * 31)]
 Channel = Literal["ticket", "phone"]
@@ -259,11 +260,7 @@ def parse_policy(text: str, source: str = "policy") -> PolicyBook:
     try:
         return PolicyBook.model_validate({"policies": versions})
     except ValidationError as exc:
-        raise PolicyError(f"{source}: " + _describe(exc)) from None
-
-
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(f"{_location(error['loc'])}: {error['msg']}" for error in exc.errors())
+        raise PolicyError(f"{source}: " + validation_problems(exc, where=_location)) from None
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
