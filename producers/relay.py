@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, NamedTuple, TypeVar
@@ -121,7 +121,7 @@ class Relay:
         self.broker_label = broker_label
         self.stop: Callable[[], bool] = lambda: False
         self._ahead: Page | None = None
-        self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-flush")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-read-ahead")
         tracking = tracking or _tracking_recorder(app)
         self._max_tracking_id = without_library_retries(tracking.max_tracking_id)
         self._insert_tracking = without_library_retries(tracking.insert_tracking)
@@ -155,9 +155,9 @@ class Relay:
 
         1. Take the page read ahead during the previous one if it starts at the saved position; else read up
            to `page` notifications after the saved position, in notification-id order.
-        2. Send each one's stored JSON unchanged, keyed by ticket id, with type, id and versions in headers.
-        3. While the broker receives them, read the next page ahead (a read that fails here is only left to
-           step 1 of the next page).
+        2. Start reading the next page in the reader's thread, so that the store's round trip overlaps the
+           broker's (a read that fails there is only left to step 1 of the next page).
+        3. Send each one's stored JSON unchanged, keyed by ticket id, with type, id and versions in headers.
         4. Flush and check every send: on any failure the position is NOT saved; the whole page is sent again
            on a new producer, so an event is never skipped, only perhaps repeated.
         5. Save the position of the last one. A crash between 4 and 5 publishes the page again after a
@@ -190,22 +190,30 @@ class Relay:
         page, self._ahead = self._ahead, None
         return page if page is not None and page.after == self.stats.position else None
 
-    def _read_ahead(self, after: int) -> None:
+    def _read_ahead(self, after: int) -> Future[Page | None] | None:
+        """The page after `after`, being read in the reader's thread; None if it was read already."""
         if self._ahead is not None and self._ahead.after == after:
+            return None
+        return self._reader.submit(self._read, after)
+
+    def _keep_ahead(self, reading: Future[Page | None] | None) -> None:
+        if reading is None:
             return
         try:
-            self._ahead = self._read(after)
+            self._ahead = reading.result()
         except STORE_OUTAGES as error:
             log.debug("reading ahead in %s failed, read again with retries: %s", self.store_label, error)
             self._ahead = None
 
     def _send_page(self, page: Page) -> None:
         producer = self._producer()
-        sends = [producer.send(self.topic, key=m.key, value=m.value, headers=m.headers) for m in page.messages]
-        # kafka-python lets one thread flush while another works: the next page is read as this one travels.
-        flushed = self._flusher.submit(producer.flush, timeout=FLUSH_TIMEOUT_S)
-        self._read_ahead(page.last)
-        flushed.result()
+        # Only this thread touches the producer; the reader's thread touches only the store.
+        reading = self._read_ahead(page.last)
+        try:
+            sends = [producer.send(self.topic, key=m.key, value=m.value, headers=m.headers) for m in page.messages]
+            producer.flush(timeout=FLUSH_TIMEOUT_S)
+        finally:
+            self._keep_ahead(reading)
         for send in sends:
             send.get(timeout=0)  # raises the broker's error for a send that failed
 
@@ -248,7 +256,7 @@ class Relay:
             except KafkaError as error:  # nothing unsaved is lost: the position covers only acknowledged pages
                 log.warning("relay: final flush failed: %s", error)
             self.producer.close(timeout=5)
-        self._flusher.shutdown()
+        self._reader.shutdown()
         self.app.close()
 
 
