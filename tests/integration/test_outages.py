@@ -145,7 +145,9 @@ def test_the_intake_rides_out_a_restart_of_its_postgresql_server(private_postgre
         # 2. The server goes away; commands published meanwhile fail to store, each attempt logged.
         private_postgres.stop()
         publish(kafka_bootstrap, settings.topics.commands, during)
-        assert wait_until(lambda: any("event store unavailable" in r.getMessage() for r in caplog.records), 90)
+        assert wait_until(
+            lambda: any("applying a batch to the event store failed" in r.getMessage() for r in caplog.records), 90
+        )
         # 3. Back again: the intake, never restarted, applies them.
         private_postgres.start()
         assert wait_until(lambda: runner.component.stats.applied == len(before) + len(during), 120), runner.error
