@@ -8,8 +8,8 @@ from datetime import datetime
 from domain.money import Month
 from domain.policy import PolicyBook
 from domain.statement import Statement
+from infra.compose.desk import build_desk
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.billing import BillingFold, statement, statements
 
 # (month, as of, customer or None for every customer) -> the statements found, by customer id.

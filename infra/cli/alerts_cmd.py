@@ -19,11 +19,11 @@ from domain.validation import validation_problems
 from infra.alert_settings import AlertSettings
 from infra.cli._common import fail
 from infra.cli.run_cmd import MaxSeconds, _run
+from infra.compose.components import StopFlag, kafka_unavailable
 from infra.kafka.alert_clients import alert_consumer, alert_reader
 from infra.kafka.bootstrap import bootstrap_servers
 from infra.kafka.layout import BrokerError
 from infra.retry import Unavailable
-from infra.runner import StopFlag, kafka_unavailable
 from infra.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)

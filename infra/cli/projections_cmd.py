@@ -13,12 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from infra.cli._common import bad_argument, fail
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
+from infra.compose.rebuild import VIEWS, StoreLog
 from infra.display import to_json
-from infra.projections import build_projection_database
-from infra.rebuild import VIEWS, StoreLog
 from infra.retry import Unavailable
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.database import ProjectionDatabase
 from projections.rebuild import RebuildableView, rebuild
 from projections.verify import Verdict, verify

@@ -8,11 +8,11 @@ import threading
 import pytest
 
 from consumers.intake import Intake
+from infra.compose.components import build_intake, build_relay
+from infra.compose.desk import build_desk
+from infra.compose.supervisor import StopFlag
 from infra.kafka import topics
-from infra.runner import build_intake, build_relay
 from infra.settings import Settings
-from infra.store import build_desk
-from infra.supervisor import StopFlag
 from producers.relay import Relay
 from tests.integration.helpers import (
     assert_published_in_order,

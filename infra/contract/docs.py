@@ -8,9 +8,9 @@ from pydantic import ValidationError
 
 from domain.commands import TICKET_NAMESPACE, parse_command, ticket_id_for
 from domain.validation import validation_problems
-from infra.contract_asyncapi import ASYNCAPI_FILE
-from infra.contract_examples import EXAMPLE_REFERENCE, EXAMPLE_SOURCE, example_commands, example_data, example_value
-from infra.contract_schemas import (
+from infra.contract.asyncapi import ASYNCAPI_FILE
+from infra.contract.examples import EXAMPLE_REFERENCE, EXAMPLE_SOURCE, example_commands, example_data, example_value
+from infra.contract.schemas import (
     ALERTS_FILE,
     COMMANDS_FILE,
     EVENTS_FILE,
