@@ -12,8 +12,8 @@ from bench.measure import Latency, Measure, Phase
 from bench.publisher import Wire, publish_elsewhere
 from bench.stages import WarmUpFailed
 from bench.workload import Message
+from infra.compose.components import StopFlag, build_intake, build_relay
 from infra.messages import STREAM_VERSION, header
-from infra.runner import StopFlag, build_intake, build_relay
 from infra.settings import Settings
 
 # The broker answers a waiting fetch as soon as data arrives, so a long wait adds no latency; a short one only

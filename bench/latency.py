@@ -27,9 +27,9 @@ from bench.measure import Screen
 from bench.publisher import publish_timed
 from bench.resources import Resources, StoreUnavailable
 from consumers.projector import Projector
+from infra.compose.components import StopFlag, build_intake, build_projector, build_relay
+from infra.compose.projections import build_projection_database
 from infra.messages import MESSAGE_ID, header
-from infra.projections import build_projection_database
-from infra.runner import StopFlag, build_intake, build_projector, build_relay
 from infra.settings import Settings
 
 # The design's targets for command published -> view row visible, at 60 % of sustained capacity.
@@ -91,8 +91,8 @@ class StageClock:
         saves, self._saves = self._saves, []
         self.batches.append((polled_at, stored_at, saves, records))
 
-    def page(self, read_at: float, acked_at: float, notifications: list[Any]) -> None:
-        self.pages.append((read_at, acked_at, notifications))
+    def page(self, read_at: float, acked_at: float, messages: list[Any]) -> None:
+        self.pages.append((read_at, acked_at, messages))
 
     def intake_times(self, wall_to_monotonic: float) -> dict[str, tuple[float, float, float, float]]:
         """command id -> (record CreateTime, polled, store transaction begun, committed), monotonic seconds."""
@@ -107,9 +107,9 @@ class StageClock:
     def relay_times(self) -> dict[str, tuple[float, float]]:
         """command id -> (read by the relay, acknowledged), of the first event the command stored."""
         found: dict[str, tuple[float, float]] = {}
-        for read_at, acked_at, notifications in self.pages:
-            for notification in notifications:
-                command_id = orjson.loads(notification.state).get("command_id")
+        for read_at, acked_at, messages in self.pages:
+            for message in messages:
+                command_id = orjson.loads(message.value).get("command_id")
                 found.setdefault(command_id, (read_at, acked_at))
         return found
 

@@ -17,7 +17,7 @@ from bench.measure import Measure, Screen
 from bench.report import Results, StoreResults
 from bench.resources import Resources, StoreUnavailable
 from bench.sampler import StackSampler
-from infra.runner import build_intake, build_relay
+from infra.compose.components import build_intake, build_relay
 from infra.settings import Settings
 
 # Every phase stops at this bound and reports what it got through; the brief's numbers fit well inside it.

@@ -21,9 +21,9 @@ from rich.table import Table
 
 from bench.resources import Resources, StoreUnavailable
 from bench.workload import COMMANDS_PER_TICKET, subscriptions, ticket_commands
-from infra.runner import build_projector, build_relay
+from infra.compose.components import build_projector, build_relay
+from infra.compose.desk import build_desk
 from infra.settings import Settings
-from infra.store import build_desk
 
 PARTITIONS = 6
 TARGET = 0.8

@@ -12,11 +12,11 @@ from pathlib import Path
 from domain import commands as c
 from domain.desk import TicketDesk
 from domain.events import TicketEvent
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
+from infra.compose.rebuild import VIEWS, StoreLog
 from infra.policy_files import load_policy
-from infra.projections import build_projection_database
-from infra.rebuild import VIEWS, StoreLog
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.rebuild import rebuild
 
 ROOT = Path(__file__).resolve().parents[1]

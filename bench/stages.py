@@ -55,7 +55,7 @@ def run_intake(intake: Intake, phase: Phase, profiler: cProfile.Profile | None) 
 
 def run_relay(relay: Relay, phase: Phase, profiler: cProfile.Profile | None) -> Measure:
     """`publish_page()` in a loop until the relay's position reaches the end of the stored log."""
-    relay.producer.partitions_for(relay.topic)  # metadata before the clock starts
+    relay.connect()  # the producer and the topic's metadata before the clock starts
     phase.start()
     with _profiling(profiler):
         while not phase.done():

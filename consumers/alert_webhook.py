@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from consumers.idle_watch import IdleWatch
 from consumers.sla_alert import AlertKind, SlaAlert
 from domain.policy import Severity
+from domain.validation import validation_problems
 from infra.retry import RetryPolicy, retry
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,8 @@ class WebhookForwarder:
         try:
             alert = SlaAlert.model_validate_json(record.value)
         except ValidationError as error:
-            log.error("webhook: passing over an unreadable alert at %s offset %d: %s", tp, record.offset, error)
+            log.error("webhook: passing over an unreadable alert at %s offset %d: %s", tp, record.offset,
+                      validation_problems(error))  # fmt: skip
             self._commit(tp, record.offset)
             self.stats.skipped += 1
             return 0

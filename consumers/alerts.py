@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from consumers.idle_watch import IdleWatch
 from consumers.sla_alert import ALERT_EVENTS, FACT_EVENTS, SlaAlert, TicketFacts, alert_for, facts_after
+from domain.validation import validation_problems
 from infra.messages import MESSAGE_ID, MESSAGE_TYPE, SCHEMA, STREAM_VERSION, Headers, header
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,9 @@ class Alerts:
         try:
             event = event_class.model_validate_json(record.value)
         except ValidationError as error:  # the relay forwards stored events only: this is a bug, not an input
-            log.error("alerts: skipping unreadable event at %s offset %d: %s", tp, record.offset, error)
+            log.error(
+                "alerts: skipping unreadable event at %s offset %d: %s", tp, record.offset, validation_problems(error)
+            )
             return None
         staged[tp, key] = facts_after(facts, event)
         if isinstance(event, ALERT_EVENTS) and record.offset >= self.partitions[tp].alerts_from:

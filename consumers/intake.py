@@ -21,7 +21,7 @@ from consumers.waiting import Waiting
 from domain.commands import Command
 from domain.desk import Outcome, OutcomeStatus, TicketDesk
 from infra.kafka.guard import UnreadableRecord
-from infra.retry import Unavailable, one_line
+from infra.retry import FailuresInARow
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,7 @@ class Intake:
         self.handled: dict[TopicPartition, OffsetAndMetadata] = {}
         self.stats = IntakeStats()
         self.idle = IdleWatch()
-        self.retries = settings.retry_policy()
-        self.store_failures = 0
+        self.store_failures = FailuresInARow("applying a batch to the event store", settings.retry_policy())
 
     def __enter__(self) -> Intake:
         return self
@@ -156,7 +155,7 @@ class Intake:
             self.stats.released += len(outcomes) + len(letters)
 
     def _finish(self, batch: dict, outcomes: list[Outcome], letters: list[DeadLetter]) -> None:
-        self.store_failures = 0
+        self.store_failures.cleared()
         self.dead_letters.send(letters)
         self._stored(outcomes)
         # Asynchronous: a commit that never lands only means a redelivery, which command ids make harmless.
@@ -213,16 +212,9 @@ class Intake:
         After the retry policy's attempts in a row the intake gives up with Unavailable: `nettask run` then
         restarts it, up to its limit, and a service manager hears of an outage that does not pass.
         """
-        self.store_failures += 1
         for partition, records in batch.items():
             self.consumer.seek(partition, records[0].offset)
-        if self.store_failures >= self.retries.attempts:
-            raise Unavailable(f"the event store failed {self.store_failures} times in a row, giving up; "
-                              f"last error: {one_line(error)}") from error  # fmt: skip
-        delay = self.retries.delay(self.store_failures)
-        log.warning("event store unavailable (attempt %d of %d), trying the batch again in %.1f s: %s",
-                    self.store_failures, self.retries.attempts, delay, one_line(error))  # fmt: skip
-        time.sleep(delay)
+        time.sleep(self.store_failures.failed(error))
 
     def _rejoin(self) -> None:
         """Leave the group and join again with a new consumer; what was handled is committed first."""

@@ -16,6 +16,7 @@ from consumers.dead_letters import DeadLetters
 from consumers.idle_watch import IdleWatch
 from consumers.records import DeadLetter, Record
 from domain import events as ev
+from domain.validation import validation_problems
 from infra.kafka.guard import UnreadableRecord
 from infra.messages import MESSAGE_TYPE, NOTIFICATION_ID, header
 from projections.database import ProjectionDatabase
@@ -298,7 +299,7 @@ def _parse(record: Any) -> ev.DomainEvent | DeadLetter:
         return DOMAIN_EVENTS[event_type].model_validate_json(record.value)
     except ValidationError as error:
         kind = "invalid-json" if error.errors()[0]["type"] == "json_invalid" else "schema"
-        return DeadLetter(record, kind, f"not a valid {event_type}: {_first_error(error)}")
+        return DeadLetter(record, kind, f"not a valid {event_type}: {validation_problems(error, first_only=True)}")
 
 
 def _in_store_order(events: list[tuple[Any, ev.DomainEvent]]) -> list[tuple[Any, ev.DomainEvent]]:
@@ -308,12 +309,6 @@ def _in_store_order(events: list[tuple[Any, ev.DomainEvent]]) -> list[tuple[Any,
         return events
     order = sorted(range(len(events)), key=lambda i: int(positions[i]))
     return [events[i] for i in order]
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "value"
-    return f"{where}: {first['msg']}"
 
 
 def _next_offsets(records: list[Any], stored: dict[int, int]) -> dict[tuple[str, int], int]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from domain.commands import DEFAULT_INSTANTS, CloseMonth, Command, InstantRange, SubscribePlan, explain, parse_command
+from domain.commands import DEFAULT_INSTANTS, CloseMonth, Command, InstantRange, SubscribePlan, parse_command
+from domain.validation import validation_problems
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def validate(record: Any, max_bytes: int, instants: InstantRange = DEFAULT_INSTA
     try:
         command = parse_command(value, instants)
     except ValidationError as error:
-        return DeadLetter(record, _kind_of(error), explain(error))
+        return DeadLetter(record, _kind_of(error), validation_problems(error))
     except Exception as error:  # a bug of ours or of a library, met on this record only
         log.exception("validating %s/%s/%s failed", record.topic, record.partition, record.offset)
         return DeadLetter(record, "invalid", f"cannot be read as a command: {type(error).__name__}: {error}")

@@ -18,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
-    ValidationError,
     ValidationInfo,
     model_validator,
 )
@@ -307,10 +306,3 @@ def parse_command(data: bytes | str | dict, instants: InstantRange = DEFAULT_INS
     if isinstance(data, dict):
         return COMMAND_ADAPTER.validate_python(data, context=context)
     return COMMAND_ADAPTER.validate_json(data, context=context)
-
-
-def explain(error: ValidationError) -> str:
-    """A validation error on one line: `field.path: message; ...`, fit for a log, a header or a terminal."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in e['loc']) or 'json'}: {e['msg']}" for e in error.errors(include_url=False)
-    )

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BeforeValidator, GetCoreSchemaHandler, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, GetCoreSchemaHandler, PlainSerializer
 from pydantic_core import CoreSchema, core_schema
 
 CENT = Decimal("0.01")
@@ -35,6 +35,8 @@ Cents = Annotated[
     AfterValidator(_whole_cents),
     PlainSerializer(str, return_type=str, when_used="json"),
 ]
+# A price or a fee in the policy: whole cents, never below zero.
+Price = Annotated[Cents, Field(ge=0)]
 _MONTH_TEXT = re.compile(r"(\d{4})-(\d{2})")
 
 

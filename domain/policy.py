@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from domain.errors import Forbidden, PolicyError
+from domain.money import Price
+from domain.validation import validation_problems
 
-Money = Annotated[Decimal, Field(ge=0, decimal_places=2)]
 Hours = Annotated[Decimal, Field(gt=0, le=24 * 31)]
 Channel = Literal["ticket", "phone"]
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -93,7 +94,7 @@ class CalendarSpec(_Strict):
 class Plan(_Strict):
     """One support plan: its fee, its response target and what it includes."""
 
-    monthly_fee: Money
+    monthly_fee: Price
     first_response_hours: Hours
     included_incidents: int = Field(ge=0)
     callbacks_per_month: int = Field(ge=0)
@@ -137,8 +138,8 @@ class DepartmentRule(_Strict):
 class IncidentPrice(_Strict):
     """Per-incident price by time band."""
 
-    business_hours: Money
-    after_hours: Money
+    business_hours: Price
+    after_hours: Price
 
     def for_band(self, band: Band) -> Decimal:
         return getattr(self, band.value)
@@ -153,7 +154,7 @@ class Policy(_Strict):
     vat_rate: Annotated[Decimal, Field(ge=0, lt=1)]
     at_risk_share: Annotated[Decimal, Field(gt=0, lt=1)] = Decimal("0.75")
     statement_closing_day: int = Field(default=5, ge=1, le=28)
-    callback_price: Money | None = None
+    callback_price: Price | None = None
     calendar: CalendarSpec
     plans: dict[str, Plan] = Field(min_length=1)
     severities: dict[Severity, SeverityRule]
@@ -259,11 +260,7 @@ def parse_policy(text: str, source: str = "policy") -> PolicyBook:
     try:
         return PolicyBook.model_validate({"policies": versions})
     except ValidationError as exc:
-        raise PolicyError(f"{source}: " + _describe(exc)) from None
-
-
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(f"{_location(error['loc'])}: {error['msg']}" for error in exc.errors())
+        raise PolicyError(f"{source}: " + validation_problems(exc, where=_location)) from None
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

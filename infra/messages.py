@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cache
 
 import orjson
 
@@ -27,6 +28,8 @@ DLQ_ORIGINAL_BYTES = "dlq-original-bytes"
 DLQ_ORIGINAL_HEADER_BYTES = "dlq-original-header-bytes"
 
 Headers = list[tuple[str, bytes]]
+# The message type and schema version headers, the same for every event of one type.
+TypeHeaders = tuple[tuple[str, bytes], tuple[str, bytes]]
 
 
 def command_value(command: Command) -> bytes:
@@ -41,10 +44,18 @@ def command_headers(command: Command) -> Headers:
     ]
 
 
-def event_headers(event_type: str, schema_version: int, event_id: str, version: int, notification_id: int) -> Headers:
+@cache
+def event_type_headers(event_type: str, schema_version: int) -> TypeHeaders:
+    """The headers every event of one type shares, built once per type."""
+    return ((MESSAGE_TYPE, event_type.encode()), (SCHEMA, str(schema_version).encode()))
+
+
+def event_headers(type_headers: TypeHeaders, event_id: str, version: int, notification_id: int) -> Headers:
+    """The type's shared headers followed by this event's id, stream version and position in the store's log."""
+    message_type, schema = type_headers
     return [
-        (MESSAGE_TYPE, event_type.encode()),
-        (SCHEMA, str(schema_version).encode()),
+        message_type,
+        schema,
         (MESSAGE_ID, event_id.encode()),
         (STREAM_VERSION, str(version).encode()),
         (NOTIFICATION_ID, str(notification_id).encode()),

@@ -10,11 +10,12 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from domain.commands import explain, parse_command
+from domain.commands import parse_command
 from domain.desk import TicketDesk
 from domain.explain import Explanation, explain_metric
 from domain.policy import PolicyBook
 from domain.ticket import Ticket
+from domain.validation import validation_problems
 from domain.watch import due_commands
 from projections.billing import BillingFold, all_statements
 
@@ -49,7 +50,7 @@ def replay(
             command = parse_command(text)
         except ValidationError as error:
             report.counts["invalid"] += 1
-            report.problems.append(Problem(number, explain(error)))
+            report.problems.append(Problem(number, validation_problems(error)))
             continue
         latest = max(latest or command.occurred_at, command.occurred_at)
         outcome = desk.handle(command)

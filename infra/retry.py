@@ -44,6 +44,32 @@ def one_line(error: BaseException) -> str:
     return lines[0] if lines[0].startswith(name) else f"{name}: {lines[0]}"
 
 
+@dataclass
+class FailuresInARow:
+    """Failures of one step in a row, for a loop that tries again by going round once more (a batch rewound to
+    be polled again) as much as for `retry`: each failure logs one line, the last the policy allows raises."""
+
+    what: str
+    policy: RetryPolicy
+    count: int = 0
+
+    def failed(self, error: BaseException) -> float:
+        """Count a failure: the wait before the next try, or `Unavailable` when the attempts are spent."""
+        self.count += 1
+        if self.count >= self.policy.attempts:
+            raise Unavailable(
+                f"{self.what}: failed {self.count} times in a row, giving up; last error: {one_line(error)}"
+            ) from error
+        delay = self.policy.delay(self.count)
+        log.warning("%s failed (attempt %d of %d), trying again in %.1f s: %s", self.what, self.count,
+                    self.policy.attempts, delay, one_line(error))  # fmt: skip
+        return delay
+
+    def cleared(self) -> None:
+        """The step succeeded: the next failure is the first again."""
+        self.count = 0
+
+
 def retry(
     action: Callable[[], T],
     *,
@@ -59,19 +85,13 @@ def retry(
     logs one line with it, and the last one raises `Unavailable` with it. `after_failure` runs after each failed
     attempt (to drop a client that may be broken); `stop()` ends a wait early by raising `Interrupted`.
     """
-    failed = 0
+    failures = FailuresInARow(what, policy)
     while True:
         try:
             return action()
         except transient as error:
-            failed += 1
             after_failure(error)
-            if failed >= policy.attempts:
-                raise Unavailable(f"{what}: failed {failed} times, giving up; last error: {one_line(error)}") from error
-            delay = policy.delay(failed)
-            log.warning("%s failed (attempt %d of %d), trying again in %.1f s: %s", what, failed, policy.attempts,
-                        delay, one_line(error))  # fmt: skip
-            _pause(delay, stop)
+            _pause(failures.failed(error), stop)
 
 
 def _pause(seconds: float, stop: Callable[[], bool]) -> None:

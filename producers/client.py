@@ -27,7 +27,8 @@ from kafka.errors import NoError, TopicAuthorizationFailedError, UnknownTopicOrP
 from kafka.producer.future import FutureRecordMetadata
 from pydantic import ValidationError
 
-from domain.commands import COMMAND_TYPES, AnyCommand, Command, explain, parse_command
+from domain.commands import COMMAND_TYPES, AnyCommand, Command, parse_command
+from domain.validation import validation_problems
 from infra.messages import command_headers, command_value
 
 DEFAULT_TOPIC = "tickets.commands"
@@ -65,7 +66,7 @@ def validated(command: Publishable) -> AnyCommand:
     try:
         return parse_command(command)
     except ValidationError as error:
-        raise InvalidCommand(explain(error)) from None
+        raise InvalidCommand(validation_problems(error)) from None
 
 
 class MissingTopic(LookupError):

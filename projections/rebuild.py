@@ -64,7 +64,7 @@ class Comparison:
 
 @dataclass(frozen=True)
 class RebuildableView:
-    """What rebuild and verify need to know of a view; register one per view (infra.rebuild.VIEWS)."""
+    """What rebuild and verify need to know of a view; register one per view (infra.compose.rebuild.VIEWS)."""
 
     name: str
     tables: tuple[str, ...]

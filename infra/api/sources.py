@@ -10,9 +10,9 @@ from uuid import UUID
 from domain import events as ev
 from domain.desk import TicketDesk
 from domain.policy import PolicyBook
-from infra.projections import build_projection_database
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.billing.projection import BillingProjection
 from projections.database import ProjectionDatabase
 from projections.sla.projection import SlaProjection

@@ -9,8 +9,8 @@ from domain.money import Month
 from domain.policy import PolicyBook
 from domain.statement import Statement
 from infra.api.sources import Sources
+from infra.compose.desk import build_desk
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.billing import BillingFold, statement, statements
 from projections.billing.reads import stored_statement, stored_statements
 

@@ -7,6 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
+from domain.validation import validation_problems
 from infra.cli import (
     alerts_cmd,
     api_cmd,
@@ -62,9 +63,10 @@ def main() -> None:
 
 def settings_problems(error: ValidationError, prefix: str = "NETTASK_") -> str:
     """Every problem on one line: `NETTASK_STORE: String should match ...; ...`."""
-    problems = []
-    for problem in error.errors(include_url=False):
-        where = "_".join(str(part) for part in problem["loc"]).upper()
-        message = problem["msg"].removeprefix("Value error, ")
-        problems.append(f"{prefix}{where}: {message}" if where else message)
-    return "; ".join(problems)
+    return validation_problems(error, where=lambda location: _variable(prefix, location))
+
+
+def _variable(prefix: str, location: tuple[int | str, ...]) -> str:
+    """The environment variable of a setting, or '' for a problem of the settings as a whole."""
+    name = "_".join(str(part) for part in location).upper()
+    return f"{prefix}{name}" if name else ""

@@ -15,14 +15,15 @@ from rich.markup import escape
 
 from consumers.alert_webhook import WebhookForwarder, json_poster
 from consumers.sla_alert import AlertKind, SlaAlert
+from domain.validation import validation_problems
 from infra.alert_settings import AlertSettings
 from infra.cli._common import fail
 from infra.cli.run_cmd import MaxSeconds, _run
+from infra.compose.components import StopFlag, kafka_unavailable
 from infra.kafka.alert_clients import alert_consumer, alert_reader
 from infra.kafka.bootstrap import bootstrap_servers
 from infra.kafka.layout import BrokerError
 from infra.retry import Unavailable
-from infra.runner import StopFlag, kafka_unavailable
 from infra.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
@@ -118,7 +119,7 @@ def _show(console: Console, value: bytes, output: Format) -> None:
     try:
         console.print(alert_line(SlaAlert.model_validate_json(value)))
     except ValidationError as error:
-        console.print(f"[yellow]unreadable alert[/]: {escape(str(error).splitlines()[0])}")
+        console.print(f"[yellow]unreadable alert[/]: {escape(validation_problems(error, first_only=True))}")
 
 
 def alert_line(alert: SlaAlert) -> str:

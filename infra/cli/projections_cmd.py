@@ -14,12 +14,12 @@ from rich.table import Table
 
 from domain.desk import TicketDesk
 from infra.cli._common import bad_argument, fail, policy_book
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
+from infra.compose.rebuild import VIEW_NAMES, store_log, views
 from infra.display import to_json
-from infra.projections import build_projection_database
-from infra.rebuild import VIEW_NAMES, store_log, views
 from infra.retry import Unavailable
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.database import ProjectionDatabase
 from projections.rebuild import rebuild
 from projections.verify import Verdict, verify

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from infra.cli._common import fail
+from infra.compose.components import StopFlag, run_components
+from infra.compose.supervisor import ComponentFailed
 from infra.kafka.layout import BrokerError
 from infra.kafka.topics import TopicError
 from infra.retry import Unavailable
-from infra.runner import StopFlag, run_components
 from infra.settings import Settings
-from infra.supervisor import ComponentFailed
 
 MaxSeconds = Annotated[
     float | None, typer.Option("--max-seconds", help="Stop after this many seconds (default: until Ctrl-C).")

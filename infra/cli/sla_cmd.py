@@ -12,9 +12,9 @@ from domain.errors import TicketNotFound
 from domain.explain import explain_metric
 from domain.targets import calendar_for, first_response_due
 from infra.cli._common import PolicyOption, parse_instant, policy_book, refusals_reported
+from infra.compose.desk import build_desk
 from infra.display import local, to_json
 from infra.settings import Settings
-from infra.store import build_desk
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 

@@ -16,11 +16,11 @@ from domain.money import Month
 from domain.policy import PolicyBook
 from domain.statement import Statement
 from infra.cli._common import PolicyOption, bad_argument, parse_instant, policy_book, refusals_reported
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
 from infra.display import to_json
-from infra.projections import build_projection_database
 from infra.settings import Settings
 from infra.statement_views import as_json, csv_text, month_table, statement_table
-from infra.store import build_desk
 from projections.billing import BillingFold, statement, statements
 from projections.billing.projection import BillingProjection
 from projections.billing.reads import has_statements, stored_statement, stored_statements

@@ -16,8 +16,8 @@ from rich.table import Table
 
 from domain.ticket import TicketStatus
 from infra.cli._common import bad_argument, fail, parse_instant, policy_book
+from infra.compose.projections import build_projection_database
 from infra.display import local, to_json
-from infra.projections import build_projection_database
 from infra.retry import Unavailable
 from infra.settings import Settings
 from projections.database import ProjectionDatabase

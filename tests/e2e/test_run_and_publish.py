@@ -11,10 +11,10 @@ import pytest
 
 from domain.commands import SubscribePlan, parse_command
 from domain.desk import TicketDesk
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
 from infra.messages import DLQ_KIND, header
 from infra.policy_files import load_policy
-from infra.projections import build_projection_database
-from infra.store import build_desk
 from projections.sla import queries
 from projections.sla.view import fold, metric_rows
 from tests.integration.helpers import (

@@ -22,10 +22,10 @@ from consumers.intake import Intake, IntakeStats
 from domain import commands as c
 from domain import events
 from domain.desk import TicketDesk
+from infra.compose.desk import build_desk
 from infra.kafka import topics
 from infra.messages import MESSAGE_ID, MESSAGE_TYPE, STREAM_VERSION, command_headers, command_value, header
 from infra.settings import Settings, TopicSettings
-from infra.store import build_desk
 from producers.client import CommandPublisher
 from producers.relay import Relay
 

@@ -20,10 +20,10 @@ from consumers.sla_alert import SlaAlert, alert_id
 from domain import commands as c
 from domain.watch import WATCHDOG_SOURCE
 from infra.alert_settings import AlertSettings
+from infra.compose.components import build_alerts, build_intake, build_relay
 from infra.kafka.alert_clients import alert_consumer
 from infra.messages import MESSAGE_ID, MESSAGE_TYPE, header
 from infra.retry import RetryPolicy, Unavailable
-from infra.runner import build_alerts, build_intake, build_relay
 from infra.settings import Settings
 from tests.integration.helpers import (
     T0,

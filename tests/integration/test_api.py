@@ -14,11 +14,11 @@ from domain.commands import parse_command
 from domain.events import TicketEvent
 from domain.money import Month
 from infra.api.app import create_app
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
 from infra.display import to_json
-from infra.projections import build_projection_database
 from infra.settings import Settings
 from infra.statement_views import as_json
-from infra.store import build_desk
 from projections.billing import BillingFold, statements
 from projections.billing.projection import BillingProjection
 from projections.sla.projection import SlaProjection

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from domain.commands import parse_command
 from infra.cli import app
-from infra.projections import build_projection_database
-from infra.runner import build_intake, build_projector, build_relay
+from infra.compose.components import build_intake, build_projector, build_relay
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.billing import BillingFold, all_statements
 from projections.billing.reads import projected_until
 from projections.database import ProjectionDatabase

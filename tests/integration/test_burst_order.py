@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from infra.parking import build_parking_lot
-from infra.store import build_desk
+from infra.compose.desk import build_desk
+from infra.compose.parking import build_parking_lot
 from producers.client import CommandPublisher
 from tests.integration.helpers import component_env, delete_pipeline_topics, pipeline_settings, topic_size, wait_until
 from tests.integration.test_crash import Component, Stream, Watch, assert_stored_exactly_once

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from domain.commands import parse_command
 from infra.cli import app
+from infra.compose.desk import build_desk
 from infra.settings import Settings
-from infra.store import build_desk
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "march-2026.jsonl"
 runner = CliRunner()

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from domain.commands import parse_command
 from infra.cli import app
-from infra.projections import build_projection_database
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.sla.projection import SlaProjection
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "march-2026.jsonl"

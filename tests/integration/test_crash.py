@@ -23,9 +23,9 @@ import pytest
 from domain import commands as c
 from domain.desk import TicketDesk
 from domain.policy import PolicyBook
+from infra.compose.desk import build_desk
 from infra.messages import MESSAGE_ID, header
 from infra.settings import Settings
-from infra.store import build_desk
 from producers.client import CommandPublisher
 from tests.integration.helpers import (
     T0,

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 from domain import commands as c
 from domain.events import Opened, Responded
-from infra.store import build_desk
+from infra.compose.desk import build_desk
 
 T0 = datetime.fromisoformat("2026-03-02T10:00:00+01:00")
 

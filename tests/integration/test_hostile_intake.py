@@ -16,10 +16,10 @@ from kafka import KafkaProducer
 from kafka.serializer import Serializer
 
 from domain import commands as c
+from infra.compose.components import build_intake
+from infra.compose.desk import build_desk
 from infra.messages import DLQ_KIND, DLQ_REASON, DLQ_SOURCE, header
-from infra.runner import build_intake
 from infra.settings import Settings
-from infra.store import build_desk
 from tests.hostile_corpus import Corpus, Entry, valid
 from tests.integration.helpers import delete_pipeline_topics, pipeline_settings, read_all, stored_log, subscribe
 

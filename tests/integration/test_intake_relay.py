@@ -17,6 +17,8 @@ from kafka.errors import KafkaError
 
 from consumers.intake import Intake
 from domain import commands as c
+from infra.compose.components import build_intake, build_relay
+from infra.compose.desk import build_desk
 from infra.kafka.topics import delete_topic
 from infra.messages import (
     DLQ_KIND,
@@ -29,9 +31,7 @@ from infra.messages import (
     STREAM_VERSION,
     header,
 )
-from infra.runner import build_intake, build_relay
 from infra.settings import Settings
-from infra.store import build_desk
 from producers.client import CommandPublisher
 from tests.integration.helpers import (
     T0,

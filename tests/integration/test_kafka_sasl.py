@@ -17,11 +17,11 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaTimeoutError
 
 from domain.commands import parse_command
+from infra.compose.components import build_intake, build_relay
 from infra.kafka import broker, topics
 from infra.kafka.clients import security_config
 from infra.kafka.layout import SaslListener
 from infra.messages import MESSAGE_TYPE, header
-from infra.runner import build_intake, build_relay
 from infra.settings import Settings, TopicSettings
 from producers.client import CommandPublisher
 from tests.integration.helpers import drain, open_ticket, pipeline_settings, relay_everything, subscribe, unique

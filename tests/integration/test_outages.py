@@ -8,11 +8,11 @@ import threading
 import pytest
 
 from consumers.intake import Intake
+from infra.compose.components import build_intake, build_relay
+from infra.compose.desk import build_desk
+from infra.compose.supervisor import StopFlag
 from infra.kafka import topics
-from infra.runner import build_intake, build_relay
 from infra.settings import Settings
-from infra.store import build_desk
-from infra.supervisor import StopFlag
 from producers.relay import Relay
 from tests.integration.helpers import (
     assert_published_in_order,
@@ -145,7 +145,9 @@ def test_the_intake_rides_out_a_restart_of_its_postgresql_server(private_postgre
         # 2. The server goes away; commands published meanwhile fail to store, each attempt logged.
         private_postgres.stop()
         publish(kafka_bootstrap, settings.topics.commands, during)
-        assert wait_until(lambda: any("event store unavailable" in r.getMessage() for r in caplog.records), 90)
+        assert wait_until(
+            lambda: any("applying a batch to the event store failed" in r.getMessage() for r in caplog.records), 90
+        )
         # 3. Back again: the intake, never restarted, applies them.
         private_postgres.start()
         assert wait_until(lambda: runner.component.stats.applied == len(before) + len(during), 120), runner.error

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.compose.desk import build_desk
 from infra.files import private_dir, private_file, write_private
 from infra.settings import Settings
-from infra.store import build_desk
 
 
 def mode(path: Path) -> int:

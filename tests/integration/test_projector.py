@@ -12,13 +12,13 @@ import pytest
 from consumers.projector import Projector
 from domain import commands as c
 from domain.events import TicketEvent
+from infra.compose.components import build_intake, build_projector, build_relay
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
 from infra.kafka.command_clients import dead_letter_producer
 from infra.kafka.event_clients import event_consumers
 from infra.messages import DLQ_KIND, DLQ_REASON, MESSAGE_TYPE, header
-from infra.projections import build_projection_database
-from infra.runner import build_intake, build_projector, build_relay
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.database import ProjectionDatabase
 from projections.sla import queries
 from projections.sla.projection import SlaProjection

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.projections import build_projection_database
+from infra.compose.projections import build_projection_database
 from infra.settings import Settings
 from tests.integration.helpers import (
     component_env,

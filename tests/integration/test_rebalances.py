@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from consumers.intake import Intake
-from infra.runner import StopFlag, build_intake
+from infra.compose.components import StopFlag, build_intake
 from infra.settings import Settings
 from tests.integration.helpers import delete_pipeline_topics, pipeline_settings, publish, topic_size, wait_until
 from tests.integration.test_crash import Stream, Watch, assert_stored_exactly_once

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from domain import commands as c
 from infra.cli import app
-from infra.projections import build_projection_database
-from infra.rebuild import VIEWS, StoreLog
-from infra.runner import build_projector, build_relay
+from infra.compose.components import build_projector, build_relay
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
+from infra.compose.rebuild import VIEWS, StoreLog
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.rebuild import rebuild
 from projections.sla import queries
 from projections.verify import verify

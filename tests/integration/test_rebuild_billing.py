@@ -10,11 +10,11 @@ from typer.testing import CliRunner
 
 from domain.statement import Statement
 from infra.cli import app
-from infra.projections import build_projection_database
-from infra.rebuild import store_log, views
-from infra.runner import build_projector, build_relay
+from infra.compose.components import build_projector, build_relay
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
+from infra.compose.rebuild import store_log, views
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.billing import customers, tables
 from projections.billing.projection import statements_of
 from projections.rebuild import rebuild

@@ -10,10 +10,10 @@ import pytest
 from domain import commands as c
 from domain import events as ev
 from domain.sla import MetricState
-from infra.projections import build_projection_database
-from infra.runner import build_intake, build_projector, build_relay, build_watchdog
+from infra.compose.components import build_intake, build_projector, build_relay, build_watchdog
+from infra.compose.desk import build_desk
+from infra.compose.projections import build_projection_database
 from infra.settings import Settings
-from infra.store import build_desk
 from projections.sla import queries
 from tests.integration.helpers import (
     T0,

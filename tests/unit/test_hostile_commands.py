@@ -10,9 +10,10 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from domain.commands import InstantRange, explain, parse_command
+from domain.commands import InstantRange, parse_command
 from domain.errors import Forbidden
 from domain.sla import MetricState
+from domain.validation import validation_problems
 from domain.watch import WATCHDOG_SOURCE
 from tests.unit.builders import opened, record_breach, respond, subscribe
 
@@ -33,7 +34,7 @@ def test_an_instant_outside_the_accepted_range_is_invalid_input(instant):
     with pytest.raises(ValidationError) as raised:
         parse_command(json.dumps({**RESPONSE, "occurred_at": instant}))
 
-    assert "occurred_at: Value error, must lie between 2000-01-01" in explain(raised.value)
+    assert "occurred_at: must lie between 2000-01-01" in validation_problems(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def test_an_instant_must_be_rfc_3339_text_with_an_offset(instant):
     with pytest.raises(ValidationError) as raised:
         parse_command(json.dumps({**RESPONSE, "occurred_at": instant}))
 
-    assert "occurred_at" in explain(raised.value)
+    assert "occurred_at" in validation_problems(raised.value)
 
 
 def test_the_accepted_range_is_a_setting_of_the_caller():
@@ -60,7 +61,7 @@ def test_plan_effective_instants_are_checked_the_same_way():
     with pytest.raises(ValidationError) as raised:
         parse_command({**plan, "effective_from": "9999-12-31T20:00:00-05:00"})
 
-    assert "effective_from" in explain(raised.value)
+    assert "effective_from" in validation_problems(raised.value)
 
 
 def test_event_ids_stay_unique_when_a_command_id_is_reused_on_another_ticket():

@@ -266,3 +266,51 @@ def test_an_observer_is_told_when_each_batch_was_polled_and_stored(pipeline):
 
     [(polled_at, stored_at, records)] = told
     assert polled_at <= stored_at and len(records) == 2
+
+
+def test_invalid_records_are_dead_lettered_with_a_reason_and_the_valid_ones_of_their_batch_applied(pipeline):
+    intake, consumer, producer = pipeline
+    customer = unique("cust")
+    opening = open_ticket(customer, "2026-03-02T10:00+01:00")
+    unknown_type = orjson.dumps({**orjson.loads(command_value(opening)), "type": "DeleteEverything"})
+    consumer.give(subscribe(customer, "standard"), b"not json at all", unknown_type, opening)
+
+    step(intake)
+
+    assert kinds(producer) == ["invalid-json", "unknown-type"]
+    assert all(header(letter["headers"], DLQ_REASON) for letter in producer.sent)
+    assert [letter["value"] for letter in producer.sent] == [b"not json at all", unknown_type]
+    assert events_of(intake, opening.ticket_id) == ["Opened"]
+    assert (intake.stats.applied, intake.stats.invalid, intake.stats.batches) == (2, 2, 1)
+
+
+def test_a_poll_batch_is_stored_in_one_transaction_and_its_offsets_committed_after_it(pipeline, monkeypatch):
+    intake, consumer, _producer = pipeline
+    saves = []
+    real_save = intake.desk.save
+    monkeypatch.setattr(
+        intake.desk, "save", lambda *objects, **kw: saves.append(len(objects)) or real_save(*objects, **kw)
+    )
+    customer = unique("cust")
+    openings = [open_ticket(customer, "2026-03-02T10:00+01:00") for _ in range(5)]
+    consumer.give(subscribe(customer, "standard"), *openings)
+
+    step(intake)
+
+    assert len(saves) == 1
+    assert consumer.committed[PARTITION].offset == 6  # the next offset after the batch's last record
+
+
+def test_a_redelivered_batch_changes_nothing(pipeline):
+    intake, consumer, producer = pipeline
+    customer = unique("cust")
+    opening = open_ticket(customer, "2026-03-02T10:00+01:00")
+    batch = [subscribe(customer, "standard"), opening, respond(opening.ticket_id, "2026-03-02T10:30+01:00")]
+    consumer.give(*batch)
+    step(intake)
+    consumer.give(*batch)  # as after a crash before the offset commit
+
+    step(intake)
+
+    assert events_of(intake, opening.ticket_id) == ["Opened", "Responded"]
+    assert (intake.stats.applied, intake.stats.unchanged, producer.sent) == (3, 3, [])

@@ -40,7 +40,7 @@ def test_after_the_last_attempt_it_raises_unavailable_naming_the_step_and_the_la
     with pytest.raises(Unavailable) as raised:
         what = "publishing to Kafka at h:2"
         retry(action, what=what, transient=(ConnectionError,), policy=FAST, after_failure=dropped.append)
-    expected = "publishing to Kafka at h:2: failed 3 times, giving up; last error: ConnectionError: refused"
+    expected = "publishing to Kafka at h:2: failed 3 times in a row, giving up; last error: ConnectionError: refused"
     assert str(raised.value) == expected
     assert len(calls) == 3 and len(dropped) == 3
 

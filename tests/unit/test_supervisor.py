@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from infra.supervisor import ComponentFailed, RestartLimit, StopFlag, Supervisor
+from infra.compose.supervisor import ComponentFailed, RestartLimit, StopFlag, Supervisor
 
 # No backoff between restarts: these tests count restarts, not seconds.
 NO_DELAY = {"first_delay_s": 0.0, "max_delay_s": 0.0}

@@ -6,10 +6,11 @@ import json
 
 from pydantic import ValidationError
 
-from domain.commands import TICKET_NAMESPACE, explain, parse_command, ticket_id_for
-from infra.contract_asyncapi import ASYNCAPI_FILE
-from infra.contract_examples import EXAMPLE_REFERENCE, EXAMPLE_SOURCE, example_commands, example_data, example_value
-from infra.contract_schemas import (
+from domain.commands import TICKET_NAMESPACE, parse_command, ticket_id_for
+from domain.validation import validation_problems
+from infra.contract.asyncapi import ASYNCAPI_FILE
+from infra.contract.examples import EXAMPLE_REFERENCE, EXAMPLE_SOURCE, example_commands, example_data, example_value
+from infra.contract.schemas import (
     ALERTS_FILE,
     COMMANDS_FILE,
     EVENTS_FILE,
@@ -167,7 +168,7 @@ def _example_reason() -> str:
     try:
         parse_command(bad)
     except ValidationError as error:
-        return explain(error)
+        return validation_problems(error)
     raise AssertionError("the bad example command passed validation")
 
 

@@ -7,7 +7,7 @@ from uuid import UUID, uuid5
 from domain.commands import Command, parse_command, ticket_id_for
 from domain.watch import WATCHDOG_SOURCE
 from infra import messages
-from infra.contract_schemas import COMMAND_NAMES, Json
+from infra.contract.schemas import COMMAND_NAMES, Json
 
 EXAMPLE_NAMESPACE = UUID("3b9d7c1e-5a2f-4e60-8b14-c0d9e8f7a6b5")
 EXAMPLE_SOURCE, EXAMPLE_REFERENCE = "portal", "T-1001"

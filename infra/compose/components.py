@@ -14,21 +14,23 @@ from consumers.intake import Intake
 from consumers.projector import Projector
 from consumers.watchdog import Clock, Watchdog, wall_clock
 from infra.alert_settings import AlertSettings
+from infra.compose.desk import build_desk
+from infra.compose.parking import build_parking_lot
+from infra.compose.projections import build_projection_database
+from infra.compose.supervisor import RestartLimit, StopFlag, Supervisor
 from infra.kafka.alert_clients import alert_producer, event_consumer
 from infra.kafka.bootstrap import bootstrap_servers
 from infra.kafka.clients import security_config
 from infra.kafka.command_clients import command_consumers, dead_letter_producer
 from infra.kafka.event_clients import event_consumers
+from infra.kafka.relay_clients import relay_producers
 from infra.kafka.topics import ensure_topics
-from infra.parking import build_parking_lot
 from infra.policy_files import load_policy
-from infra.projections import build_projection_database
 from infra.retry import Unavailable, one_line
 from infra.settings import Settings
-from infra.store import build_desk, describe_store
-from infra.supervisor import RestartLimit, StopFlag, Supervisor
+from infra.store import describe_store
 from producers.client import CommandPublisher
-from producers.relay import Relay, relay_producer
+from producers.relay import Relay
 from projections.billing.projection import BillingProjection
 from projections.sla.explanations import ExplanationProjection
 from projections.sla.projection import SlaProjection
@@ -79,7 +81,7 @@ def build_relay(settings: Settings, bootstrap: str, stored: threading.Event | No
     idle_ms = settings.idle_wait_ms * 20 if stored else settings.idle_wait_ms
     return Relay(
         build_desk(settings),
-        lambda: relay_producer(bootstrap, security_config(settings)),
+        relay_producers(settings, bootstrap),
         settings.topics.events,
         settings.relay_name,
         settings.relay_page,

@@ -7,8 +7,8 @@ from typing import Any
 from domain.commands import SCHEMA_VERSION, Command
 from domain.events import DomainEvent
 from infra import messages
-from infra.contract_examples import example_commands, example_headers, example_value
-from infra.contract_schemas import (
+from infra.contract.examples import example_commands, example_headers, example_value
+from infra.contract.schemas import (
     ALERTS_FILE,
     COMMAND_NAMES,
     COMMANDS_FILE,

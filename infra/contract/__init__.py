@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from infra.contract_asyncapi import ASYNCAPI_FILE, asyncapi_document
-from infra.contract_docs import README_FILE, readme
-from infra.contract_examples import example_commands, example_value
-from infra.contract_schemas import (
+from infra.contract.asyncapi import ASYNCAPI_FILE, asyncapi_document
+from infra.contract.docs import README_FILE, readme
+from infra.contract.examples import example_commands, example_value
+from infra.contract.schemas import (
     ALERTS_FILE,
     COMMANDS_FILE,
     EVENT_NAMES,
