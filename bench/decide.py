@@ -1,0 +1,104 @@
+"""Decide benchmark: the write path's domain in memory, commands/s and µs/command over the golden corpus's mix."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from domain import closing
+from domain import customer as customers
+from domain.commands import CloseMonth, Command, OpenTicket, SubscribePlan, customer_stream_id
+from domain.decisions import decide_open_with_state, decide_with_state
+from domain.errors import DomainError
+from domain.events import DomainEvent
+from domain.persistence import stored_as_json
+from domain.policy import PolicyBook
+from infra.policy_files import load_policy
+from tests.golden_corpus import Corpus
+
+States = dict[UUID, Any]
+
+
+def decide_and_evolve(states: States, command: Command, book: PolicyBook) -> list[DomainEvent]:
+    """One command decided on the states held in memory, and the states evolved by its events."""
+    if isinstance(command, SubscribePlan):
+        stream = customer_stream_id(command.customer_id)
+        events = customers.subscribe(states.get(stream), command, book)
+        states[stream] = customers.project(states.get(stream), events)
+        return events
+    if isinstance(command, CloseMonth):
+        events = closing.close_month(states.get(command.stream_id), command, book)
+        states[command.stream_id] = closing.project(states.get(command.stream_id), events)
+        return events
+    ticket = states.get(command.ticket_id)
+    if isinstance(command, OpenTicket):
+        customer = states.get(customer_stream_id(command.customer_id))
+        plan = customer.plan_at(command.occurred_at) if customer else None
+        events, states[command.ticket_id] = decide_open_with_state(ticket, command, plan, book)
+    else:
+        events, states[command.ticket_id] = decide_with_state(ticket, command, book)
+    return events
+
+
+def one_round(commands: Sequence[Command], book: PolicyBook, map_events: bool) -> tuple[float, int]:
+    """Every command decided from empty states; returns the seconds it took and the events decided."""
+    mapper = stored_as_json()
+    states: States = {}
+    decided = 0
+    started = time.perf_counter()
+    for command in commands:
+        try:
+            events = decide_and_evolve(states, command, book)
+        except DomainError:
+            continue
+        decided += len(events)
+        if map_events:
+            for event in events:
+                mapper.to_stored_event(event)
+    return time.perf_counter() - started, decided
+
+
+def measure(label: str, commands: Sequence[Command], book: PolicyBook, rounds: int, map_events: bool) -> None:
+    one_round(commands, book, map_events)  # untimed: calendars and holiday tables are built on first use
+    timings = [one_round(commands, book, map_events) for _ in range(rounds)]
+    seconds = [t for t, _ in timings]
+    best, median = min(seconds), statistics.median(seconds)
+    per_command = 1e6 * median / len(commands)
+    print(
+        f"{label:<34} {len(commands) / median:>10,.0f} commands/s  {per_command:>7.1f} µs/command (median)  "
+        f"best {1e6 * best / len(commands):.1f} µs  {timings[0][1]:,} events per round"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds over the whole corpus, per figure")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of one round of (b) instead")
+    args = parser.parse_args()
+    book = load_policy(None)
+    commands = list(Corpus().commands())
+    print(f"{len(commands):,} commands of the golden corpus, {args.rounds} rounds each; load {os.getloadavg()[0]:.2f}")
+    if args.profile:
+        profile(commands, book)
+        return
+    measure("(a) decide + evolve", commands, book, args.rounds, map_events=False)
+    measure("(b) decide + evolve + stored form", commands, book, args.rounds, map_events=True)
+
+
+def profile(commands: Sequence[Command], book: PolicyBook) -> None:
+    import cProfile
+    import pstats
+
+    one_round(commands, book, True)
+    profiler = cProfile.Profile()
+    profiler.runcall(one_round, commands, book, True)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+
+
+if __name__ == "__main__":
+    main()
