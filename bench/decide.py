@@ -10,10 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from domain import closing
-from domain import customer as customers
-from domain.commands import CloseMonth, Command, OpenTicket, SubscribePlan, customer_stream_id
-from domain.decisions import decide_open_with_state, decide_with_state
+from domain import rules
+from domain.commands import Command
 from domain.errors import DomainError
 from domain.events import DomainEvent
 from domain.persistence import stored_as_json
@@ -26,22 +24,11 @@ States = dict[UUID, Any]
 
 def decide_and_evolve(states: States, command: Command, book: PolicyBook) -> list[DomainEvent]:
     """One command decided on the states held in memory, and the states evolved by its events."""
-    if isinstance(command, SubscribePlan):
-        stream = customer_stream_id(command.customer_id)
-        events = customers.subscribe(states.get(stream), command, book)
-        states[stream] = customers.project(states.get(stream), events)
-        return events
-    if isinstance(command, CloseMonth):
-        events = closing.close_month(states.get(command.stream_id), command, book)
-        states[command.stream_id] = closing.project(states.get(command.stream_id), events)
-        return events
-    ticket = states.get(command.ticket_id)
-    if isinstance(command, OpenTicket):
-        customer = states.get(customer_stream_id(command.customer_id))
-        plan = customer.plan_at(command.occurred_at) if customer else None
-        events, states[command.ticket_id] = decide_open_with_state(ticket, command, plan, book)
-    else:
-        events, states[command.ticket_id] = decide_with_state(ticket, command, book)
+    for stream in rules.streams_read(command):
+        states.setdefault(stream, None)
+    events = rules.decide(states, command, book)
+    for event in events:
+        states[event.originator_id] = rules.evolve(states[event.originator_id], event)
     return events
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.commands import SubscribePlan, customer_stream_id, event_id
 from domain.events import PlanSubscribed
-from domain.policy import PolicyBook
 
 
 class Subscription(BaseModel):
@@ -37,12 +34,6 @@ class Customer(BaseModel):
         return started[-1].plan if started else None
 
 
-def project(customer: Customer | None, events: Iterable[PlanSubscribed]) -> Customer | None:
-    for event in events:
-        customer = evolve(customer, event)
-    return customer
-
-
 def evolve(customer: Customer | None, event: PlanSubscribed) -> Customer:
     if customer is None:
         customer = Customer(id=event.originator_id, version=0, customer_id=event.customer_id)
@@ -58,26 +49,3 @@ def evolve(customer: Customer | None, event: PlanSubscribed) -> Customer:
             else customer.command_digests,
         }
     )
-
-
-def subscribe(customer: Customer | None, command: SubscribePlan, book: PolicyBook) -> list[PlanSubscribed]:
-    """Decide a subscription: the plan must exist in the policy in force when it starts."""
-    if customer is not None and command.is_repeat(customer.seen_commands, customer.command_digests):
-        return []
-    book.in_force(command.occurred_at).check_source(command.type, command.source)
-    book.in_force(command.effective_from).plan(command.plan)
-    stream = customer_stream_id(command.customer_id)
-    return [
-        PlanSubscribed(
-            originator_id=stream,
-            originator_version=(customer.version if customer else 0) + 1,
-            event_id=event_id(command.command_id, stream, 0),
-            command_id=command.command_id,
-            command_digest=command.digest,
-            actor=command.actor,
-            occurred_at=command.occurred_at,
-            customer_id=command.customer_id,
-            plan=command.plan,
-            effective_from=command.effective_from,
-        )
-    ]
