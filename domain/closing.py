@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
-
 from domain.events import MonthClosed
+from domain.frozen import Frozen
 
 
-class ClosedMonth(BaseModel):
+class ClosedMonth(Frozen):
     """A month that was closed: when, and by which command (so a repeat is recognised)."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: UUID
     version: int

@@ -13,9 +13,7 @@ from uuid import UUID, uuid5
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
@@ -24,6 +22,7 @@ from pydantic import (
 )
 
 from domain.errors import ConflictingRepeat
+from domain.frozen import Frozen
 from domain.policy import Channel, Severity
 
 # Ticket ids are derived from the publishing system's reference, so a repeated Open is recognised.
@@ -101,10 +100,8 @@ def month_stream_id(month: str) -> UUID:
     return uuid5(MONTH_NAMESPACE, month)
 
 
-class Command(BaseModel):
+class Command(Frozen):
     """What every command carries: its id (repeats change nothing), when it happened, and who did it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     command_id: UUID
     occurred_at: Instant

@@ -5,22 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
-
 from domain.events import PlanSubscribed
+from domain.frozen import Frozen
 
 
-class Subscription(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Subscription(Frozen):
     plan: str
     effective_from: datetime
 
 
-class Customer(BaseModel):
+class Customer(Frozen):
     """A customer's plans over time; the plan in force at an instant is the latest one started by then."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: UUID
     version: int

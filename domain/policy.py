@@ -9,9 +9,10 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from domain.errors import Forbidden, PolicyError
+from domain.frozen import Frozen
 
 Money = Annotated[Decimal, Field(ge=0, decimal_places=2)]
 Hours = Annotated[Decimal, Field(gt=0, le=24 * 31)]
@@ -51,11 +52,7 @@ def hours(value: Decimal) -> timedelta:
     return timedelta(minutes=int(value * 60))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CalendarSpec(_Strict):
+class CalendarSpec(Frozen):
     """Business hours: a time zone, opening hours per weekday, and public holidays."""
 
     timezone: str = "Europe/Berlin"
@@ -90,7 +87,7 @@ class CalendarSpec(_Strict):
         return ZoneInfo(self.timezone)
 
 
-class Plan(_Strict):
+class Plan(Frozen):
     """One support plan: its fee, its response target and what it includes."""
 
     monthly_fee: Money
@@ -108,7 +105,7 @@ class Plan(_Strict):
         return hours(self.first_response_hours)
 
 
-class SeverityRule(_Strict):
+class SeverityRule(Frozen):
     """The first-reaction target of a severity and the clock it runs on."""
 
     meaning: str
@@ -120,13 +117,13 @@ class SeverityRule(_Strict):
         return hours(self.first_response_hours)
 
 
-class LanguageRule(_Strict):
+class LanguageRule(Frozen):
     """Whether tickets in a language may be answered around the clock."""
 
     round_the_clock: bool
 
 
-class DepartmentRule(_Strict):
+class DepartmentRule(Frozen):
     """A ticket department: whether it counts as an incident and whether the hotline takes it."""
 
     meaning: str
@@ -134,7 +131,7 @@ class DepartmentRule(_Strict):
     phone_hotline: bool = False
 
 
-class IncidentPrice(_Strict):
+class IncidentPrice(Frozen):
     """Per-incident price by time band."""
 
     business_hours: Money
@@ -144,7 +141,7 @@ class IncidentPrice(_Strict):
         return getattr(self, band.value)
 
 
-class Policy(_Strict):
+class Policy(Frozen):
     """One version of the support policy, in force for tickets opened from `effective_from`."""
 
     version: str = Field(min_length=1)
@@ -210,7 +207,7 @@ class Policy(_Strict):
             ) from None
 
 
-class PolicyBook(_Strict):
+class PolicyBook(Frozen):
     """All policy versions, ordered by date; picks the one in force at an instant."""
 
     policies: tuple[Policy, ...]
