@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import Recording
 from eventsourcing.utils import Environment
 
 from domain import rules
@@ -80,6 +82,14 @@ class TicketDesk(Application[UUID]):
         if outcome.events:
             self.save(*outcome.events)
         return outcome
+
+    def save(self, *events: DomainEvent, **kwargs: Any) -> list[Recording[UUID]]:  # type: ignore[override]
+        """Events into the store in one transaction, as the library's save does with events, without its check of
+        every object against its typing Protocols (about 15 µs an event, more than deciding the event): the desk
+        saves events only, never aggregates, and keeps no snapshots and no aggregate cache."""
+        recordings = self.events.put(events, **kwargs)
+        self._notify(recordings)
+        return recordings
 
     def state(self, stream: UUID) -> rules.State:
         """A stream's current state (a ticket, a customer's plans, a closed month), or None with no events."""

@@ -22,10 +22,8 @@ class Frozen(BaseModel):
         command, and validation would cost several times the rest of its construction. Fields left out take
         their defaults."""
         names, defaults = _layout(cls)
-        if not values.keys() <= names.keys():
-            raise TypeError(f"{cls.__name__} has no field {sorted(values.keys() - names.keys())}")
-        # In the fields' declared order: the serializer writes them in the order the instance holds them.
-        state = {name: values[name] if name in values else defaults[name] for name in names}
+        # The serializer writes fields in the order the instance holds them: the stored JSON must not change.
+        state = values if tuple(values) == names else _in_order(cls, values, names, defaults)
         model = cls.__new__(cls)
         _set(model, "__dict__", state)
         _set(model, "__pydantic_fields_set__", set(state))
@@ -34,15 +32,26 @@ class Frozen(BaseModel):
         return model
 
 
+def _in_order(cls: type, values: dict[str, Any], names: tuple[str, ...], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The values in the fields' declared order, defaults filled in; unknown or missing fields are refused."""
+    unknown = values.keys() - set(names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {sorted(unknown)}")
+    merged = {**defaults, **values}
+    missing = [name for name in names if name not in merged]
+    if missing:
+        raise TypeError(f"{cls.__name__} needs {missing}")
+    return {name: merged[name] for name in names}
+
+
 # Per class: its field names in declared order, and the plain defaults of those that have one.
-_layouts: dict[type, tuple[dict[str, None], dict[str, Any]]] = {}
+_layouts: dict[type, tuple[tuple[str, ...], dict[str, Any]]] = {}
 
 
-def _layout(cls: type[Frozen]) -> tuple[dict[str, None], dict[str, Any]]:
+def _layout(cls: type[Frozen]) -> tuple[tuple[str, ...], dict[str, Any]]:
     known = _layouts.get(cls)
     if known is None:
         fields = cls.model_fields
-        names = dict.fromkeys(fields)
         defaults = {name: f.default for name, f in fields.items() if f.default is not PydanticUndefined}
-        known = _layouts[cls] = (names, defaults)
+        known = _layouts[cls] = (tuple(fields), defaults)
     return known

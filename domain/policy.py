@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from bisect import bisect_right
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -100,7 +102,7 @@ class Plan(Frozen):
     priority_processing: bool = False
     fix_support: ClockKind = ClockKind.BUSINESS_HOURS
 
-    @property
+    @cached_property
     def first_response_target(self) -> timedelta:
         return hours(self.first_response_hours)
 
@@ -112,7 +114,7 @@ class SeverityRule(Frozen):
     first_response_hours: Hours
     clock: ClockKind
 
-    @property
+    @cached_property
     def first_response_target(self) -> timedelta:
         return hours(self.first_response_hours)
 
@@ -227,11 +229,16 @@ class PolicyBook(Frozen):
 
     def in_force(self, at: datetime) -> Policy:
         """The latest version whose first instant is not after `at`."""
-        candidates = [p for p in self.policies if p.starts_at <= at]
-        if not candidates:
+        started = bisect_right(self.first_instants, at)
+        if not started:
             first = self.policies[0]
             raise PolicyError(f"no policy in force at {at.isoformat()}; the first starts {first.starts_at.isoformat()}")
-        return candidates[-1]
+        return self.policies[started - 1]
+
+    @cached_property
+    def first_instants(self) -> tuple[datetime, ...]:
+        """Each version's first instant, in order (asked for on every command)."""
+        return tuple(p.starts_at for p in self.policies)
 
     def version(self, version: str) -> Policy:
         for policy in self.policies:
