@@ -21,6 +21,7 @@ from rich.table import Table
 
 from bench.resources import Resources, StoreUnavailable
 from bench.workload import COMMANDS_PER_TICKET, subscriptions, ticket_commands
+from consumers.write_side import WriteSide
 from infra.compose.components import build_projector, build_relay
 from infra.compose.desk import build_desk
 from infra.settings import Settings
@@ -64,8 +65,9 @@ def _fill(settings: Settings, bootstrap: str, wanted: int, console: Console) -> 
     run = settings.topics.events.split(".")[1]
     commands = [*subscriptions(run), *ticket_commands(run, max(1, wanted // COMMANDS_PER_TICKET))]
     desk = build_desk(settings)
+    write_side = WriteSide(desk)
     for start in range(0, len(commands), 500):
-        desk.handle_batch(commands[start : start + 500])
+        write_side.handle_batch(commands[start : start + 500])
     desk.close()
     relay, published = build_relay(settings, bootstrap), 0
     while count := relay.publish_page():

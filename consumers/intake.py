@@ -1,4 +1,4 @@
-"""Intake: commands from `tickets.commands` validated and applied through TicketDesk; the rest to the DLQ."""
+"""Intake: commands from `tickets.commands` validated and applied through its write side; the rest to the DLQ."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from consumers.idle_watch import IdleWatch
 from consumers.parking import ParkingLot
 from consumers.records import DeadLetter, Record, validate
 from consumers.waiting import Waiting
+from consumers.write_side import WriteSide
 from domain.commands import Command
 from domain.desk import Outcome, OutcomeStatus, TicketDesk
 from infra.kafka.guard import UnreadableRecord
@@ -81,6 +82,7 @@ class Intake:
     ):
         self.settings = settings
         self.desk = desk
+        self.write_side = WriteSide(desk)
         self.consumers = consumers
         self.consumer = consumers()
         self.dead_letters = DeadLetters(dlq, settings.topics.commands_dlq)
@@ -190,7 +192,7 @@ class Intake:
     def _apply(self, commands: list[Command]) -> list[Outcome]:
         """The batch in one transaction; if a command trips a bug, each alone, so one bad command can't wedge us."""
         try:
-            return self.desk.handle_batch(commands)
+            return self.write_side.handle_batch(commands)
         except PersistenceError:
             raise
         except Exception:
@@ -199,7 +201,7 @@ class Intake:
 
     def _apply_alone(self, command: Command) -> Outcome:
         try:
-            return self.desk.handle(command)
+            return self.write_side.handle(command)
         except PersistenceError:
             raise
         except Exception as error:

@@ -8,9 +8,11 @@ from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID, uuid5
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
+from domain.durations import minutes
 from domain.events import Escalated, Opened, SeverityChanged, SlaAtRisk, SlaBreached, TicketEvent
+from domain.frozen import Frozen
 from domain.policy import Severity
 
 # Alert ids are uuid5(ALERT_NAMESPACE, event id): the relay's repeats and a rebuilt consumer give the same id.
@@ -25,10 +27,9 @@ class AlertKind(StrEnum):
     AT_RISK = "at_risk"
 
 
-class SlaAlert(BaseModel):
+class SlaAlert(Frozen):
     """An SLA breach or risk of one ticket, with what on-call needs to act on it without a lookup."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: ClassVar[int] = 1
 
     alert_id: UUID = Field(description="uuid5 of the event id: the same alert always has the same id.")
@@ -103,4 +104,4 @@ def alert_for(event: SlaBreached | SlaAtRisk, facts: TicketFacts) -> SlaAlert:
 
 def _minutes(start: datetime, end: datetime) -> int:
     """Whole minutes from start to end, never negative."""
-    return max(0, int((end - start).total_seconds() // 60))
+    return max(0, minutes(end - start))

@@ -21,6 +21,7 @@ SWEEP_EVERY_S = 1.0
 # Parked commands decided per sweep; more wait for the next one.
 SWEEP_LIMIT = 2000
 
+# The intake's write side: WriteSide.handle_batch (consumers/write_side.py), or a stand-in in tests.
 Apply = Callable[[list[Command]], list[Outcome]]
 Send = Callable[[Sequence[DeadLetter]], None]
 

@@ -100,6 +100,8 @@ class BusinessCalendar:
         self.removed_holidays = removed_holidays
         self._language = _holiday_language(country, subdivision)
         self._holidays_by_year: dict[int, dict[date, str]] = {}
+        # Every deadline walks the days from its start: each day's opening hours are worked out once.
+        self._openings_by_day: dict[date, _Opening | None] = {}
 
     @classmethod
     def from_spec(cls, spec: CalendarSpec) -> BusinessCalendar:
@@ -139,6 +141,13 @@ class BusinessCalendar:
         return None if name is None else f"holiday: {name}"
 
     def _opening(self, day: date) -> _Opening | None:
+        try:
+            return self._openings_by_day[day]
+        except KeyError:
+            opening = self._openings_by_day[day] = self._opening_of(day)
+            return opening
+
+    def _opening_of(self, day: date) -> _Opening | None:
         if self._day_off(day) is not None:
             return None
         opens, closes = self.opening_hours[day.weekday()]

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
-
-from domain.commands import SubscribePlan, customer_stream_id, event_id
 from domain.events import PlanSubscribed
-from domain.policy import PolicyBook
+from domain.frozen import Frozen
 
 
-class Subscription(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Subscription(Frozen):
     plan: str
     effective_from: datetime
 
 
-class Customer(BaseModel):
+class Customer(Frozen):
     """A customer's plans over time; the plan in force at an instant is the latest one started by then."""
-
-    model_config = ConfigDict(frozen=True)
 
     id: UUID
     version: int
@@ -35,12 +27,6 @@ class Customer(BaseModel):
     def plan_at(self, at: datetime) -> str | None:
         started = [s for s in self.subscriptions if s.effective_from <= at]
         return started[-1].plan if started else None
-
-
-def project(customer: Customer | None, events: Iterable[PlanSubscribed]) -> Customer | None:
-    for event in events:
-        customer = evolve(customer, event)
-    return customer
 
 
 def evolve(customer: Customer | None, event: PlanSubscribed) -> Customer:
@@ -58,26 +44,3 @@ def evolve(customer: Customer | None, event: PlanSubscribed) -> Customer:
             else customer.command_digests,
         }
     )
-
-
-def subscribe(customer: Customer | None, command: SubscribePlan, book: PolicyBook) -> list[PlanSubscribed]:
-    """Decide a subscription: the plan must exist in the policy in force when it starts."""
-    if customer is not None and command.is_repeat(customer.seen_commands, customer.command_digests):
-        return []
-    book.in_force(command.occurred_at).check_source(command.type, command.source)
-    book.in_force(command.effective_from).plan(command.plan)
-    stream = customer_stream_id(command.customer_id)
-    return [
-        PlanSubscribed(
-            originator_id=stream,
-            originator_version=(customer.version if customer else 0) + 1,
-            event_id=event_id(command.command_id, stream, 0),
-            command_id=command.command_id,
-            command_digest=command.digest,
-            actor=command.actor,
-            occurred_at=command.occurred_at,
-            customer_id=command.customer_id,
-            plan=command.plan,
-            effective_from=command.effective_from,
-        )
-    ]

@@ -6,15 +6,15 @@ from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
+from domain.frozen import Frozen
 from domain.policy import Band, Channel, ClockKind, Severity
 
 
-class DomainEvent(BaseModel):
+class DomainEvent(Frozen):
     """What every stored event carries: its stream position, its id, who did it, when, and why (the command)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: ClassVar[int] = 1
 
     originator_id: UUID
@@ -35,10 +35,8 @@ class DomainEvent(BaseModel):
         return type(self).__name__
 
 
-class Deadline(BaseModel):
+class Deadline(Frozen):
     """An SLA metric's plan as decided by an event: what it targets, on which clock, and when it falls due."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: str
     target_minutes: int

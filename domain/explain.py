@@ -5,42 +5,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
 from domain import events as ev
 from domain.calendar import Closure
+from domain.durations import minutes
 from domain.errors import DomainError
+from domain.frozen import Frozen
 from domain.policy import ClockKind, PolicyBook
 from domain.sla import Metric, MetricState
 from domain.targets import calendar_for
 from domain.ticket import Ticket, project
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Pause(_Frozen):
+class Pause(Frozen):
     paused_at: datetime
     paused_because: str
     resumed_at: datetime | None = None
     resumed_because: str | None = None
 
 
-class TargetChange(_Frozen):
+class TargetChange(Frozen):
     at: datetime
     change: str
     target_minutes: int
     clock: ClockKind
 
 
-class SkippedTime(_Frozen):
+class SkippedTime(Frozen):
     start: datetime
     end: datetime
     reason: str
 
 
-class Explanation(_Frozen):
+class Explanation(Frozen):
     """Everything needed to recompute a metric's due time by hand, and to see why it breached."""
 
     ticket_id: str
@@ -77,7 +73,7 @@ def explain_metric(events: Iterable[ev.TicketEvent], metric_name: str, book: Pol
         language=ticket.language,
         severity=ticket.severity.value,
         clock=metric.clock,
-        target_minutes=int(metric.target.total_seconds() // 60),
+        target_minutes=minutes(metric.target),
         started_at=metric.stretches[0].start,
         state=metric.state,
         due_at=metric.due_at,

@@ -15,7 +15,8 @@ class PydanticMapper(Mapper):
     """Stores an event as the JSON of its pydantic model, so the relay can forward it unchanged."""
 
     def to_stored_event(self, domain_event: DomainEventProtocol) -> StoredEvent:
-        state = self.transcoder.encode(cast(BaseModel, domain_event).model_dump(mode="json"))
+        # The model's own JSON serializer: the same bytes as orjson over model_dump(mode="json"), in one step.
+        state = cast(BaseModel, domain_event).__pydantic_serializer__.to_json(domain_event)
         return StoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,

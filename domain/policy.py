@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import tomllib
+from bisect import bisect_right
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from domain.errors import Forbidden, PolicyError
+from domain.frozen import Frozen
 from domain.money import Price
 from domain.validation import validation_problems
 
@@ -52,11 +55,7 @@ def hours(value: Decimal) -> timedelta:
     return timedelta(minutes=int(value * 60))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CalendarSpec(_Strict):
+class CalendarSpec(Frozen):
     """Business hours: a time zone, opening hours per weekday, and public holidays."""
 
     timezone: str = "Europe/Berlin"
@@ -91,7 +90,7 @@ class CalendarSpec(_Strict):
         return ZoneInfo(self.timezone)
 
 
-class Plan(_Strict):
+class Plan(Frozen):
     """One support plan: its fee, its response target and what it includes."""
 
     monthly_fee: Price
@@ -104,30 +103,30 @@ class Plan(_Strict):
     priority_processing: bool = False
     fix_support: ClockKind = ClockKind.BUSINESS_HOURS
 
-    @property
+    @cached_property
     def first_response_target(self) -> timedelta:
         return hours(self.first_response_hours)
 
 
-class SeverityRule(_Strict):
+class SeverityRule(Frozen):
     """The first-reaction target of a severity and the clock it runs on."""
 
     meaning: str
     first_response_hours: Hours
     clock: ClockKind
 
-    @property
+    @cached_property
     def first_response_target(self) -> timedelta:
         return hours(self.first_response_hours)
 
 
-class LanguageRule(_Strict):
+class LanguageRule(Frozen):
     """Whether tickets in a language may be answered around the clock."""
 
     round_the_clock: bool
 
 
-class DepartmentRule(_Strict):
+class DepartmentRule(Frozen):
     """A ticket department: whether it counts as an incident and whether the hotline takes it."""
 
     meaning: str
@@ -135,7 +134,7 @@ class DepartmentRule(_Strict):
     phone_hotline: bool = False
 
 
-class IncidentPrice(_Strict):
+class IncidentPrice(Frozen):
     """Per-incident price by time band."""
 
     business_hours: Price
@@ -145,7 +144,7 @@ class IncidentPrice(_Strict):
         return getattr(self, band.value)
 
 
-class Policy(_Strict):
+class Policy(Frozen):
     """One version of the support policy, in force for tickets opened from `effective_from`."""
 
     version: str = Field(min_length=1)
@@ -211,7 +210,7 @@ class Policy(_Strict):
             ) from None
 
 
-class PolicyBook(_Strict):
+class PolicyBook(Frozen):
     """All policy versions, ordered by date; picks the one in force at an instant."""
 
     policies: tuple[Policy, ...]
@@ -231,11 +230,16 @@ class PolicyBook(_Strict):
 
     def in_force(self, at: datetime) -> Policy:
         """The latest version whose first instant is not after `at`."""
-        candidates = [p for p in self.policies if p.starts_at <= at]
-        if not candidates:
+        started = bisect_right(self.first_instants, at)
+        if not started:
             first = self.policies[0]
             raise PolicyError(f"no policy in force at {at.isoformat()}; the first starts {first.starts_at.isoformat()}")
-        return candidates[-1]
+        return self.policies[started - 1]
+
+    @cached_property
+    def first_instants(self) -> tuple[datetime, ...]:
+        """Each version's first instant, in order (asked for on every command)."""
+        return tuple(p.starts_at for p in self.policies)
 
     def version(self, version: str) -> Policy:
         for policy in self.policies:

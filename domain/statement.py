@@ -6,17 +6,14 @@ from collections.abc import Iterable
 from decimal import Decimal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
+from domain.frozen import Frozen
 from domain.money import ZERO, Cents, Month
 from domain.policy import Band, Severity
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Incident(_Frozen):
+class Incident(Frozen):
     """A ticket as billing sees it: who, when, which department, how severe at worst, and in which band."""
 
     ticket_id: UUID
@@ -32,7 +29,7 @@ class Incident(_Frozen):
     reference: str | None = None
 
 
-class CallbackUse(_Frozen):
+class CallbackUse(Frozen):
     """A telephone callback carried out (CallbackDone)."""
 
     ticket_id: UUID
@@ -42,7 +39,7 @@ class CallbackUse(_Frozen):
     reference: str | None = None
 
 
-class IncidentLine(_Frozen):
+class IncidentLine(Frozen):
     """One incident on a statement: included in the allowance (0.00) or billed at its price."""
 
     ticket_id: UUID
@@ -57,7 +54,7 @@ class IncidentLine(_Frozen):
     reference: str | None = None
 
 
-class IncidentCount(_Frozen):
+class IncidentCount(Frozen):
     """How many incidents of one severity were opened in one band."""
 
     severity: Severity
@@ -65,7 +62,7 @@ class IncidentCount(_Frozen):
     count: int
 
 
-class CallbackLine(_Frozen):
+class CallbackLine(Frozen):
     """One callback used; `over` when beyond the plan's allowance, priced only if the policy says so."""
 
     ticket_id: UUID
@@ -76,7 +73,7 @@ class CallbackLine(_Frozen):
     reference: str | None = None
 
 
-class AdjustmentLine(_Frozen):
+class AdjustmentLine(Frozen):
     """A change to a closed month's statement, carried on a later statement."""
 
     ticket_id: UUID
@@ -88,7 +85,7 @@ class AdjustmentLine(_Frozen):
     source_event_ids: tuple[UUID, ...] = ()
 
 
-class Statement(_Frozen):
+class Statement(Frozen):
     """One customer's bill for one Berlin calendar month."""
 
     customer_id: str

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from pydantic import BaseModel
 
+from domain.durations import minutes
 from domain.ticket import Ticket
 
 
@@ -55,7 +56,7 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
             {
                 "metric": m.name,
                 "state": m.state,
-                "target_minutes": int(m.target.total_seconds() // 60),
+                "target_minutes": minutes(m.target),
                 "clock": m.clock,
                 "due_at": m.due_at,
                 "at_risk_at": m.at_risk_at,

@@ -5,21 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter
+from pydantic import AwareDatetime, TypeAdapter
 
 from domain.billing import CallbackUse, Incident, Month
 from domain.customer import Subscription
+from domain.frozen import Frozen
 from domain.policy import PolicyBook
 from domain.statement import AdjustmentLine, Statement
 from projections.billing.fold import BillingFold
 from projections.billing.usage import UsageLedger
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Closings(_Model):
+class Closings(Frozen):
     """What the fold knows of time: the months closed and when, its clock, and the next month to close."""
 
     closed: tuple[tuple[Month, AwareDatetime], ...] = ()
@@ -27,7 +24,7 @@ class Closings(_Model):
     next_to_close: Month | None = None
 
 
-class CustomerBilling(_Model):
+class CustomerBilling(Frozen):
     """One customer's share of the fold: plans, incidents, callbacks, frozen statements, adjustments carried."""
 
     subscriptions: tuple[Subscription, ...] = ()

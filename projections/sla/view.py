@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import TypeAdapter
 
 from domain import events as ev
+from domain.durations import minutes
 from domain.sla import Metric, MetricState
 from domain.ticket import Ticket, TicketStatus, evolve
 
@@ -117,7 +118,7 @@ def _metric_row(view: SlaTicket, metric: Metric, zone: ZoneInfo) -> MetricRow:
     answered_at = view.answered_at.get(metric.name)
     decided = met_at or breached_at
     return MetricRow(
-        ticket_id=str(view.ticket.id), metric=metric.name, target_minutes=minutes(metric.target.total_seconds()),
+        ticket_id=str(view.ticket.id), metric=metric.name, target_minutes=minutes(metric.target),
         clock=metric.clock.value, started_at=metric.stretches[0].start, due_at=metric.due_at,
         at_risk_at=metric.at_risk_at, at_risk_flagged=metric.at_risk_flagged, state=metric.state, met_at=met_at,
         breached_at=breached_at, answered_at=answered_at, minutes_late=_minutes_late(metric, answered_at),
@@ -130,11 +131,7 @@ def _minutes_late(metric: Metric, answered_at: datetime | None) -> int | None:
     """Real minutes from the due time to the answer; unknown while a breached metric waits for one."""
     if metric.state is not MetricState.BREACHED or answered_at is None or metric.due_at is None:
         return None
-    return minutes((answered_at - metric.due_at).total_seconds())
-
-
-def minutes(seconds: float) -> int:
-    return int(seconds // 60)
+    return minutes(answered_at - metric.due_at)
 
 
 def dump_state(view: SlaTicket) -> str:

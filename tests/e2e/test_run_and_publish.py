@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from consumers.write_side import WriteSide
 from domain.commands import SubscribePlan, parse_command
 from domain.desk import TicketDesk
 from infra.compose.desk import build_desk
@@ -54,7 +55,7 @@ def test_published_commands_are_stored_as_a_cold_replay_stores_them(sqlite_setti
 
         valid = [parse_command(line) for line in lines[:-1]]
         expected = TicketDesk(load_policy(), env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        expected.handle_batch(valid)
+        WriteSide(expected).handle_batch(valid)
         stored_count = len(expected.recorder.select_notifications(start=1, limit=1000))
         assert wait_until(lambda: topic_size(kafka_bootstrap, settings.topics.events) >= stored_count, 60)
 

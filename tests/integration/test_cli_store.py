@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from consumers.write_side import WriteSide
 from domain.commands import parse_command
 from infra.cli import app
 from infra.compose.desk import build_desk
@@ -20,7 +21,7 @@ def test_sla_explain_reads_the_configured_store(tmp_path, monkeypatch, policy_bo
     monkeypatch.setenv("NETTASK_SQLITE_PATH", str(tmp_path / "events.sqlite"))
     desk = build_desk(Settings(), policy_book)
     commands = [parse_command(line) for line in EXAMPLE.read_text().splitlines()[:4]]
-    desk.handle_batch(commands)
+    WriteSide(desk).handle_batch(commands)
     desk.close()
     ticket_id = str(commands[2].ticket_id)
 

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from uuid import uuid4
 
+from consumers.write_side import WriteSide
 from domain import commands as c
 from domain.events import Opened, Responded
 from infra.compose.desk import build_desk
@@ -34,7 +35,7 @@ def test_events_survive_a_restart_and_repeats_change_nothing(store_settings, pol
         command_id=uuid4(), occurred_at=T0 + timedelta(hours=1), actor="agent", ticket_id=opening.ticket_id
     )
     desk = build_desk(store_settings, policy_book)
-    assert [o.status for o in desk.handle_batch([subscribe(customer), opening, reply])] == ["applied"] * 3
+    assert [o.status for o in WriteSide(desk).handle_batch([subscribe(customer), opening, reply])] == ["applied"] * 3
     desk.close()
 
     reopened = build_desk(store_settings, policy_book)
@@ -51,7 +52,7 @@ def test_concurrent_writers_to_one_ticket_lose_nothing(store_settings, policy_bo
     customer = f"cust-{uuid4().hex[:8]}"
     opening = open_ticket(customer, "T-2")
     setup = build_desk(store_settings, policy_book)
-    setup.handle_batch([subscribe(customer), opening])
+    WriteSide(setup).handle_batch([subscribe(customer), opening])
     replies = [
         c.RecordCustomerReply(
             command_id=uuid4(), occurred_at=T0 + timedelta(minutes=n), actor="customer", ticket_id=opening.ticket_id
@@ -59,9 +60,10 @@ def test_concurrent_writers_to_one_ticket_lose_nothing(store_settings, policy_bo
         for n in range(1, 41)
     ]
     desks = [build_desk(store_settings, policy_book) for _ in range(4)]
+    writers = [WriteSide(desk) for desk in desks]
 
     def apply(n: int) -> str:
-        return desks[n % 4].handle(replies[n]).status
+        return writers[n % 4].handle(replies[n]).status
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         statuses = list(pool.map(apply, range(len(replies))))
@@ -82,7 +84,7 @@ def test_a_batch_that_refuses_one_command_still_saves_the_others(store_settings,
     bad = open_ticket(customer, "T-4").model_copy(update={"department": "guidance"})
     desk = build_desk(store_settings.model_copy(), policy_book)
     basic = subscribe(customer, plan="basic")
-    outcomes = desk.handle_batch([basic, good, bad])
+    outcomes = WriteSide(desk).handle_batch([basic, good, bad])
     assert [o.status for o in outcomes] == ["applied", "applied", "refused"]
     assert "plan basic does not include department guidance" in outcomes[2].reason
     assert desk.ticket(good.ticket_id) is not None
@@ -90,12 +92,13 @@ def test_a_batch_that_refuses_one_command_still_saves_the_others(store_settings,
     desk.close()
 
 
-def test_a_desk_that_remembers_states_still_sees_other_writers(store_settings, policy_book):
+def test_a_write_side_that_remembers_states_still_sees_other_writers(store_settings, policy_book):
     """Two intakes on one store (a rebalance moved a partition): remembered states must never decide wrongly."""
     customer = f"cust-{uuid4().hex[:8]}"
     opening = open_ticket(customer, "T-5")
     ticket = opening.ticket_id
-    first, second = build_desk(store_settings, policy_book), build_desk(store_settings, policy_book)
+    desks = build_desk(store_settings, policy_book), build_desk(store_settings, policy_book)
+    first, second = WriteSide(desks[0]), WriteSide(desks[1])
 
     def command(kind, minutes: int, **fields):
         return kind(
@@ -110,7 +113,7 @@ def test_a_desk_that_remembers_states_still_sees_other_writers(store_settings, p
     assert second.handle(plan_change).status == "applied"
     later = open_ticket(customer, "T-6").model_copy(update={"occurred_at": T0 + timedelta(hours=2)})
     assert first.handle(later).status == "applied"
-    assert first.ticket(later.ticket_id).plan == "professional"
+    assert desks[0].ticket(later.ticket_id).plan == "professional"
 
     assert second.handle(command(c.ReopenTicket, 10, reason="still down")).status == "applied"
     # `first` remembers the ticket as resolved; a customer reply is only allowed on the reopened ticket.
@@ -120,10 +123,10 @@ def test_a_desk_that_remembers_states_still_sees_other_writers(store_settings, p
     repeated = command(c.AwaitCustomer, 25, reason="need logs")
     assert second.handle(repeated).status == "applied"
     assert first.handle(repeated).status == "unchanged"
-    versions = [e.originator_version for e in first.events_of(ticket)]
+    versions = [e.originator_version for e in desks[0].events_of(ticket)]
     assert versions == list(range(1, 7))
-    first.close()
-    second.close()
+    for desk in desks:
+        desk.close()
 
 
 def test_the_process_environment_cannot_change_how_events_are_stored(store_settings, policy_book, monkeypatch):

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from consumers.intake import Intake
+from consumers.write_side import WriteSide
 from infra.compose.components import build_intake, build_relay
 from infra.compose.desk import build_desk
 from infra.compose.supervisor import StopFlag
@@ -39,7 +40,7 @@ def store_tickets(settings: Settings, tickets: int = TICKETS_PER_BATCH) -> None:
     customer = unique("cust")
     desk = build_desk(settings)
     try:
-        desk.handle_batch([subscribe(customer), *(open_ticket(customer) for _ in range(tickets))])
+        WriteSide(desk).handle_batch([subscribe(customer), *(open_ticket(customer) for _ in range(tickets))])
     finally:
         desk.close()
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
+from consumers.write_side import WriteSide
 from domain import commands as c
 from infra.cli import app
 from infra.compose.components import build_projector, build_relay
@@ -124,7 +125,7 @@ def test_the_live_projector_keeps_running_through_a_rebuild(pipeline, kafka_boot
     feeder = threading.Thread(target=_feed, args=(desk, relay, customer, failures))
     try:
         desk.handle(subscribe(customer))
-        desk.handle_batch(tickets_of(customer, 40, 0))
+        WriteSide(desk).handle_batch(tickets_of(customer, 40, 0))
         relay_everything(relay)
         worker.start()
         feeder.start()
@@ -163,7 +164,7 @@ def _feed(desk, relay, customer: str, failures: list) -> None:
     """Five rounds of new tickets, each stored and relayed, while the rebuild runs."""
     try:
         for round_ in range(5):
-            desk.handle_batch(tickets_of(customer, 20, 100 + 20 * round_))
+            WriteSide(desk).handle_batch(tickets_of(customer, 20, 100 + 20 * round_))
             relay_everything(relay)
     except BaseException as error:  # noqa: BLE001 - reported by the test
         failures.append(error)

@@ -8,6 +8,7 @@ import threading
 import pytest
 from typer.testing import CliRunner
 
+from consumers.write_side import WriteSide
 from domain.statement import Statement
 from infra.cli import app
 from infra.compose.components import build_projector, build_relay
@@ -113,7 +114,7 @@ def test_the_live_projector_keeps_folding_billing_through_a_rebuild(pipeline, ka
     feeder = threading.Thread(target=_feed, args=(desk, relay, customer, failures))
     try:
         desk.handle(subscribe(customer))
-        desk.handle_batch(tickets_of(customer, 40, 0))
+        WriteSide(desk).handle_batch(tickets_of(customer, 40, 0))
         relay_everything(relay)
         worker.start()
         feeder.start()

@@ -8,6 +8,7 @@ from eventsourcing.persistence import OperationalError
 from eventsourcing.popo import POPOTrackingRecorder
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from consumers.write_side import WriteSide
 from domain.desk import TicketDesk
 from infra.messages import MESSAGE_ID, MESSAGE_TYPE, NOTIFICATION_ID, SCHEMA, STREAM_VERSION, header
 from infra.retry import RetryPolicy, Unavailable
@@ -81,7 +82,7 @@ def stored_tickets(desk: TicketDesk, tickets: int) -> list:
             respond(opening.ticket_id, "2026-03-02T10:30+01:00"),
             escalate(opening.ticket_id, "2026-03-02T11:00+01:00", to="B"),
         ]
-    desk.handle_batch(commands)
+    WriteSide(desk).handle_batch(commands)
     return desk.recorder.select_notifications(start=1, limit=10_000)
 
 

@@ -6,11 +6,12 @@ from uuid import uuid4
 
 import pytest
 
+from consumers.write_side import WriteSide
 from domain import events as ev
 from domain.commands import parse_command, ticket_id_for
-from domain.decisions import decide
 from domain.errors import TicketNotFound
 from domain.policy import Severity
+from domain.rules import decide
 from domain.ticket import TicketStatus
 from tests.unit.builders import (
     ACTOR,
@@ -80,8 +81,9 @@ def test_a_command_for_a_ticket_never_opened_is_refused():
 
 
 def test_decide_without_a_ticket_raises_ticket_not_found():
+    never = ticket_id_for("portal", "never")
     with pytest.raises(TicketNotFound):
-        decide(None, respond(ticket_id_for("portal", "never"), LATER), shipped_book())
+        decide({never: None}, respond(never, LATER), shipped_book())
 
 
 # --- every command applies once -----------------------------------------------------------------------------
@@ -169,7 +171,7 @@ def test_the_same_command_twice_in_one_batch_applies_once():
     ticket = _fresh()
     command = respond(ticket.id, LATER)
 
-    outcomes = ticket.desk.handle_batch([command, command])
+    outcomes = WriteSide(ticket.desk).handle_batch([command, command])
 
     assert [o.status for o in outcomes] == ["applied", "unchanged"]
     assert len(ticket.events()) == 2
@@ -179,7 +181,8 @@ def test_decide_is_pure_the_same_state_and_command_give_the_same_events():
     ticket = _fresh()
     state, command = ticket.state, escalate(ticket.id, LATER, to="A")
 
-    assert decide(state, command, shipped_book()) == decide(state, command, shipped_book())
+    states = {ticket.id: state}
+    assert decide(states, command, shipped_book()) == decide(states, command, shipped_book())
     assert ticket.state == state  # deciding stored nothing
 
 
@@ -433,7 +436,7 @@ def test_a_batch_decides_plan_subscriptions_before_the_tickets_that_need_them():
     customer = unique("late")
     opening = open_ticket(customer, "2026-03-02T10:00+01:00")
     plan = subscribe(customer, "plus")
-    outcomes = desk.handle_batch([opening, plan])
+    outcomes = WriteSide(desk).handle_batch([opening, plan])
     assert [o.command for o in outcomes] == [opening, plan]
     assert [o.status for o in outcomes] == ["applied", "applied"]
     assert desk.ticket(opening.ticket_id).plan == "plus"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from consumers.write_side import WriteSide
 from domain.billing import Month
 from projections.billing import BillingFold, statement
 from tests.unit.builders import (
@@ -55,7 +56,7 @@ def test_only_a_callback_carried_out_uses_one_and_a_phone_ticket_uses_none():
     by_phone = open_ticket(customer, "2026-03-02T10:00+01:00", channel="phone")
     by_portal = open_ticket(customer, "2026-03-03T10:00+01:00")
     never_done = open_ticket(customer, "2026-03-04T10:00+01:00")
-    desk.handle_batch([by_phone, by_portal, never_done])
+    WriteSide(desk).handle_batch([by_phone, by_portal, never_done])
     desk.handle(request_callback(by_portal.ticket_id, "2026-03-03T11:00+01:00"))
     desk.handle(complete_callback(by_portal.ticket_id, "2026-04-01T09:00+02:00"))
     desk.handle(request_callback(never_done.ticket_id, "2026-03-04T11:00+01:00"))
@@ -72,7 +73,7 @@ def test_the_highest_severity_reached_prices_the_incident_and_a_withdrawal_befor
     escalated = open_ticket(customer, "2026-03-02T10:00+01:00", severity="C")
     withdrawn = open_ticket(customer, "2026-03-02T20:00+01:00", severity="B")
     answered = open_ticket(customer, "2026-03-03T20:00+01:00", severity="C")
-    desk.handle_batch([escalated, withdrawn, answered])
+    WriteSide(desk).handle_batch([escalated, withdrawn, answered])
     desk.handle(escalate(escalated.ticket_id, "2026-03-02T10:30+01:00", to="A"))
     desk.handle(withdraw(withdrawn.ticket_id, "2026-03-02T20:10+01:00"))
     desk.handle(respond(answered.ticket_id, "2026-03-03T20:05+01:00"))
