@@ -20,6 +20,7 @@ from projections.billing.state import CLOSINGS, CUSTOMER, Closings, CustomerBill
 from projections.database import ProjectionDatabase
 from projections.sla.projection import Applied, Failure
 from projections.sla.tables import insert_new, upsert
+from projections.state_cache import StateCache
 from projections.views import create_views
 
 
@@ -37,6 +38,9 @@ class BillingProjection:
     def __init__(self, db: ProjectionDatabase, book: PolicyBook):
         self.db = db
         self.book = book
+        # The stored shares and closings as last read or written: a batch parses only rows changed meanwhile.
+        self.shares: StateCache[CustomerBilling] = StateCache(CUSTOMER.validate_json, _dumper(CUSTOMER))
+        self.closings: StateCache[Closings] = StateCache(CLOSINGS.validate_json, _dumper(CLOSINGS))
 
     def create_tables(self, cursor: Any) -> None:
         tables.create_tables(self.db, cursor)
@@ -108,7 +112,7 @@ class BillingProjection:
     def _closings(self, cursor: Any) -> Closings:
         lock = " FOR UPDATE" if self.db.postgres else ""
         cursor.execute(f"SELECT state FROM {self.db.table(tables.CLOSINGS)} WHERE singleton = 1{lock}")
-        return CLOSINGS.validate_json(cursor.fetchone()[0])
+        return self.closings.load(_CLOSINGS_KEY, cursor.fetchone()[0])
 
     def _customers(self, cursor: Any, wanted: set[str] | None) -> dict[str, CustomerBilling]:
         """The stored share of the wanted customers; of every customer when `wanted` is None."""
@@ -121,7 +125,7 @@ class BillingProjection:
                 f"SELECT customer_id, state FROM {self.db.table(tables.CUSTOMERS)} WHERE customer_id IN ({{marks}})",
                 wanted,
             )
-        return {customer_id: CUSTOMER.validate_json(state) for customer_id, state in rows}
+        return {customer_id: self.shares.load(customer_id, state) for customer_id, state in rows}
 
     def _write_statements(self, cursor: Any, fold: BillingFold, customer_ids: list[str]) -> None:
         """Each customer's statements as the fold now has them, in place of the stored ones."""
@@ -143,12 +147,12 @@ class BillingProjection:
         db = self.db
         cursor.execute(
             upsert(db, tables.CLOSINGS, ("singleton", "state"), ("singleton",)),
-            (1, CLOSINGS.dump_json(closings_of(fold)).decode()),
+            (1, self.closings.dump(_CLOSINGS_KEY, closings_of(fold))),
         )
         shares = customers_of(fold, customer_ids)
         cursor.executemany(
             upsert(db, tables.CUSTOMERS, ("customer_id", "state"), ("customer_id",)),
-            [(customer_id, CUSTOMER.dump_json(share).decode()) for customer_id, share in shares.items()],
+            [(customer_id, self.shares.dump(customer_id, share)) for customer_id, share in shares.items()],
         )
         cursor.executemany(
             insert_new(db, tables.SEEN, ("event_id", "event_type", "occurred_at"), ("event_id",)),
@@ -173,6 +177,13 @@ class BillingProjection:
 
     def _money(self, amount: Decimal) -> Any:
         return amount if self.db.postgres else str(amount)
+
+
+_CLOSINGS_KEY = "closings"
+
+
+def _dumper(adapter: Any) -> Any:
+    return lambda state: adapter.dump_json(state).decode()
 
 
 def statements_of(fold: BillingFold, customer_id: str) -> list[Statement]:

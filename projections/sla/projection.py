@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from operator import attrgetter
+from typing import Any, get_args, get_type_hints
 from zoneinfo import ZoneInfo
-
-import orjson
 
 from domain import events as ev
 from projections.database import ProjectionDatabase
 from projections.sla import tables
-from projections.sla.view import BERLIN, SlaTicket, dump_state, fold, load_state, metric_rows, ticket_row
+from projections.sla import view as sla_view
+from projections.sla.view import BERLIN, MetricRow, SlaTicket, TicketRow, fold, metric_rows, ticket_row
+from projections.state_cache import StateCache
 
 # Fields every ticket event has: the timeline shows the rest as the event's detail.
 _COMMON = frozenset(ev.TicketEvent.model_fields) | {"deadlines"}
@@ -46,6 +47,10 @@ class SlaProjection:
     def __init__(self, db: ProjectionDatabase, zone: ZoneInfo = BERLIN):
         self.db = db
         self.zone = zone
+        # Each ticket's folded state as last read or written: the next batch parses only what changed meanwhile.
+        self.states: StateCache[SlaTicket] = StateCache(sla_view.load_state, sla_view.dump_state)
+        self._ticket_values = _row_values(TicketRow, db)
+        self._metric_values = _row_values(MetricRow, db)
 
     def create_tables(self, cursor: Any) -> None:
         tables.create_tables(self.db, cursor)
@@ -87,7 +92,7 @@ class SlaProjection:
             cursor, f"SELECT ticket_id, state FROM {self.db.table(tables.TICKETS)} WHERE ticket_id IN ({{marks}})",
             ticket_ids,
         )  # fmt: skip
-        return {ticket_id: load_state(state) for ticket_id, state in rows}
+        return {ticket_id: self.states.load(ticket_id, state) for ticket_id, state in rows}
 
     def _write(self, cursor: Any, states: list[SlaTicket], timeline: list[tuple]) -> None:
         if not states:
@@ -95,35 +100,55 @@ class SlaProjection:
         db = self.db
         cursor.executemany(
             tables.upsert(db, tables.TICKETS, tables.TICKET_COLUMNS, ("ticket_id",)),
-            [self._ticket_values(state) for state in states],
+            [self._ticket_row(state) for state in states],
         )
         cursor.executemany(
             tables.upsert(db, tables.METRICS, tables.METRIC_COLUMNS, ("ticket_id", "metric")),
-            [self._values(row) for state in states for row in metric_rows(state, self.zone)],
+            [self._metric_values(row) for state in states for row in metric_rows(state, self.zone)],
         )
         cursor.executemany(
             tables.insert_new(db, tables.TIMELINE, tables.TIMELINE_COLUMNS, ("ticket_id", "version")), timeline
         )
 
-    def _ticket_values(self, state: SlaTicket) -> tuple:
-        return (*self._values(ticket_row(state)), dump_state(state))
-
-    def _values(self, row: Any) -> tuple:
-        return tuple(self._column(value) for value in _fields(row))
-
-    def _column(self, value: Any) -> Any:
-        # Enums as their values: psycopg would write an Enum's name ("OPEN"), not its value ("open").
-        if isinstance(value, Enum):
-            return value.value
-        return self.db.instant(value) if isinstance(value, datetime) else value
+    def _ticket_row(self, state: SlaTicket) -> tuple:
+        return (*self._ticket_values(ticket_row(state)), self.states.dump(str(state.ticket.id), state))
 
     def _timeline_row(self, event: ev.TicketEvent) -> tuple:
-        detail = orjson.dumps(event.model_dump(mode="json", exclude=_COMMON)).decode()
+        detail = event.model_dump_json(exclude=_COMMON)
         return (
             str(event.ticket_id), event.originator_version, str(event.event_id), event.type,
             self.db.instant(event.occurred_at), event.actor, detail,
         )  # fmt: skip
 
 
-def _fields(row: Any) -> list:
-    return [getattr(row, name) for name in row.__slots__]
+def _row_values(row_type: type, db: ProjectionDatabase) -> Callable[[Any], tuple]:
+    """A row dataclass to the values the database takes: instants as it stores them, enums as their values.
+
+    psycopg would write an Enum's name ("OPEN"), not its value ("open"). Which columns need converting is found
+    once from the row's field types, so a row costs one attrgetter call and a few conversions.
+    """
+    hints = get_type_hints(row_type)
+    names = [f.name for f in fields(row_type)]
+    read = attrgetter(*names)
+    converting = [(i, convert) for i, name in enumerate(names) if (convert := _converter(hints[name], db))]
+
+    def values(row: Any) -> tuple:
+        found = list(read(row))
+        for i, convert in converting:
+            found[i] = convert(found[i])
+        return tuple(found)
+
+    return values
+
+
+def _converter(annotation: Any, db: ProjectionDatabase) -> Callable[[Any], Any] | None:
+    kinds = get_args(annotation) or (annotation,)
+    if datetime in kinds:
+        return None if db.postgres else db.instant
+    if any(isinstance(kind, type) and issubclass(kind, Enum) for kind in kinds):
+        return _enum_value
+    return None
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
