@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -70,11 +70,14 @@ _STATE = TypeAdapter(SlaTicket)
 def fold(view: SlaTicket | None, event: ev.TicketEvent) -> SlaTicket:
     """One event applied, through the aggregate's own `evolve`, so the view cannot disagree with it."""
     # The view never decides commands, so the command ids the aggregate remembers would only bloat its state.
-    ticket = replace(evolve(view.ticket if view else None, event), seen_commands=frozenset(), command_digests={})
+    ticket = evolve(view.ticket if view else None, event, remember_commands=False)
     if view is None:
         assert isinstance(event, ev.Opened)  # evolve only starts a ticket from its opening
         return SlaTicket(ticket=ticket, reference=event.reference, source=event.source)
-    return replace(view, ticket=ticket, resolved_at=_resolved_at(view, event), answered_at=_answered(view, event))
+    return SlaTicket(
+        ticket=ticket, reference=view.reference, source=view.source, resolved_at=_resolved_at(view, event),
+        answered_at=_answered(view, event),
+    )  # fmt: skip
 
 
 def _resolved_at(view: SlaTicket, event: ev.TicketEvent) -> datetime | None:
