@@ -22,11 +22,6 @@ from projections.database import ProjectionDatabase
 log = logging.getLogger(__name__)
 # The database is down or locked: read the same batch again after this pause rather than dead-letter it.
 STORE_RETRY_SECONDS = 1.0
-# While polls come back full (a backlog is waiting), a batch takes further polls up to this many records: one
-# transaction per tiny poll would make the per-batch work (offsets, billing's statements) the bottleneck.
-BATCH_MAX_RECORDS = 5_000
-# ... and for no longer than this, so that the events of its first poll are not held back for long.
-BATCH_WINDOW_S = 0.05
 # Every event the store records, by the name the relay puts in the message-type header: tickets, plans, closings.
 DOMAIN_EVENTS = {t.__name__: t for t in (*ev.TICKET_EVENTS, ev.PlanSubscribed, ev.MonthClosed)}
 
@@ -161,9 +156,8 @@ class Projector:
     def process_once(self, timeout_ms: int = 200) -> int:
         """One poll batch, in six steps; returns how many records it handled.
 
-        1. Poll a batch; while polls come back full, poll again (up to BATCH_MAX_RECORDS, for BATCH_WINDOW_S).
-           Partitions assigned since the last poll are first moved to the offsets the database holds for them
-           (none: the beginning), and whatever the batch fetched for them is dropped.
+        1. Poll a batch. Partitions assigned since the last poll are first moved to the offsets the database
+           holds for them (none: the beginning), and whatever this poll fetched for them is dropped.
         2. Parse every record into a domain event; a record that is none becomes a dead letter. Order the
            batch by store position (the notification-id header): each partition's order is kept, and events
            of different partitions reach the projections in the order they were recorded.
@@ -177,7 +171,7 @@ class Projector:
         6. Write the next offset of each of the batch's partitions and commit: rows and offsets together. A
            crash before the commit leaves neither, and the batch is read again from the stored offsets.
         """
-        batch = self._poll_batch(timeout_ms)
+        batch = self._poll(timeout_ms)
         records = [record for partition in batch.values() for record in partition]
         if not records:
             return 0
@@ -226,38 +220,14 @@ class Projector:
         counts.applied += result.applied
         counts.repeats += result.repeats
 
-    def _poll_batch(self, timeout_ms: int) -> dict:
-        """One poll, then more polls without waiting while each came back full; per partition in offset order."""
-        batch, _ = self._poll(timeout_ms)
-        full, deadline = self._full_poll(), time.monotonic() + BATCH_WINDOW_S
-        last = _count(batch)
-        while full and last >= full and _count(batch) < BATCH_MAX_RECORDS and time.monotonic() < deadline:
-            try:
-                more, moved = self._poll(0, skip_unreadable=False)
-            except UnreadableRecord:
-                break  # the next batch's first poll meets it again, and sets it aside after this batch commits
-            for tp in moved:  # moved back to their stored offsets: what the batch holds of them comes again
-                batch.pop(tp, None)
-            for tp, records in more.items():
-                batch[tp] = batch.get(tp, []) + records
-            last = _count(more)
-        return batch
-
-    def _full_poll(self) -> int:
-        """How many records a full poll holds; 0 for a client that does not say, whose every poll is a batch."""
-        return int(getattr(self.consumer, "config", {}).get("max_poll_records") or 0)
-
-    def _poll(self, timeout_ms: int, *, skip_unreadable: bool = True) -> tuple[dict, set[TopicPartition]]:
-        """The records of one poll, but none of the partitions it moved to their stored offsets (also returned)."""
+    def _poll(self, timeout_ms: int) -> dict:
         try:
             batch = self.consumer.poll(timeout_ms=timeout_ms)
         except UnreadableRecord as unreadable:
-            if not skip_unreadable:
-                raise
             self._skip(unreadable)
-            return {}, set()
+            return {}
         moved = self._seek_new_partitions()
-        return {tp: records for tp, records in batch.items() if tp not in moved}, moved
+        return {tp: records for tp, records in batch.items() if tp not in moved}
 
     def _seek_new_partitions(self) -> set[TopicPartition]:
         new = self.assignments.take() & self.consumer.assignment()
@@ -316,10 +286,6 @@ def _parse(record: Any) -> ev.DomainEvent | DeadLetter:
     except ValidationError as error:
         kind = "invalid-json" if error.errors()[0]["type"] == "json_invalid" else "schema"
         return DeadLetter(record, kind, f"not a valid {event_type}: {_first_error(error)}")
-
-
-def _count(batch: dict) -> int:
-    return sum(len(records) for records in batch.values())
 
 
 def _in_store_order(events: list[tuple[Any, ev.DomainEvent]]) -> list[tuple[Any, ev.DomainEvent]]:
