@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from eventsourcing.utils import resolve_topic
+
 from domain import events as ev
 from domain.desk import TicketDesk
 from projections.rebuild import RebuildableView
@@ -24,7 +28,13 @@ class StoreLog:
         notifications = self.desk.recorder.select_notifications(start=after + 1, limit=limit, stop=upto)
         if not notifications:
             return [], upto
-        to_event = self.desk.mapper.to_domain_event
-        events = [to_event(n) for n in notifications]
-        # Customers' plans and closed months travel on the same log; the views here fold ticket events.
-        return [e for e in events if isinstance(e, ev.TicketEvent)], notifications[-1].id
+        # Customers' plans and closed months travel on the same log; the views here fold ticket events. Each is
+        # read as the mapper reads it (its class from the topic, validated), straight from the stored JSON.
+        kinds = [(_ticket_event_type(n.topic), n.state) for n in notifications]
+        return [kind.model_validate_json(state) for kind, state in kinds if kind is not None], notifications[-1].id
+
+
+@cache
+def _ticket_event_type(topic: str) -> type[ev.TicketEvent] | None:
+    kind = resolve_topic(topic)
+    return kind if issubclass(kind, ev.TicketEvent) else None

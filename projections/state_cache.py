@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 State = TypeVar("State")
-# States held at most; past this the memo starts afresh, so a projector of millions of tickets stays flat in memory.
-MAX_STATES = 100_000
+# States held at most (a ticket's is about 2.5 KB with its text): past this the least recently used is dropped, so
+# a projector or a rebuild over millions of tickets stays flat in memory, at some 50 MB.
+MAX_STATES = 20_000
 
 
 class StateCache(Generic[State]):
@@ -41,6 +42,8 @@ class StateCache(Generic[State]):
         return len(self._held)
 
     def _remember(self, key: str, text: str, state: State) -> None:
-        if key not in self._held and len(self._held) >= self._limit:
-            self._held.clear()
+        # Taken out and put back: the dict's order is then the order of last use, oldest first.
+        self._held.pop(key, None)
         self._held[key] = (text, state)
+        if len(self._held) > self._limit:
+            del self._held[next(iter(self._held))]

@@ -17,7 +17,7 @@ from projections.billing import tables
 from projections.billing.fold import BillingFold
 from projections.billing.queries import billed_months, statement
 from projections.billing.state import CLOSINGS, CUSTOMER, Closings, CustomerBilling, closings_of, customers_of, restore
-from projections.database import ProjectionDatabase
+from projections.database import OnConflict, ProjectionDatabase
 from projections.sla.projection import Applied, Failure
 from projections.sla.tables import insert_new, upsert
 from projections.state_cache import StateCache
@@ -134,14 +134,11 @@ class BillingProjection:
             self.db.in_chunks(
                 cursor, f"DELETE FROM {self.db.table(table)} WHERE customer_id IN ({{marks}})", customer_ids
             )
-        columns, db = tables.STATEMENT_COLUMNS, self.db
-        cursor.executemany(insert_new(db, tables.STATEMENTS, columns, ("customer_id", "month")), [
-            self._statement_row(s) for s in found
-        ])  # fmt: skip
-        key = ("customer_id", "month", "line")
-        cursor.executemany(insert_new(db, tables.LINES, tables.LINE_COLUMNS, key), [
-            self._line(row) for s in found for row in line_rows(s)
-        ])  # fmt: skip
+        write, keep = self.db.write_rows, OnConflict.KEEP
+        statement_rows = [self._statement_row(s) for s in found]
+        write(cursor, tables.STATEMENTS, tables.STATEMENT_COLUMNS, ("customer_id", "month"), statement_rows, keep)
+        lines = [self._line(row) for s in found for row in line_rows(s)]
+        write(cursor, tables.LINES, tables.LINE_COLUMNS, ("customer_id", "month", "line"), lines, keep)
 
     def _write_state(self, cursor: Any, fold: BillingFold, customer_ids: list[str], folded: list) -> None:
         db = self.db
@@ -150,14 +147,11 @@ class BillingProjection:
             (1, self.closings.dump(_CLOSINGS_KEY, closings_of(fold))),
         )
         shares = customers_of(fold, customer_ids)
-        cursor.executemany(
-            upsert(db, tables.CUSTOMERS, ("customer_id", "state"), ("customer_id",)),
-            [(customer_id, self.shares.dump(customer_id, share)) for customer_id, share in shares.items()],
-        )
-        cursor.executemany(
-            insert_new(db, tables.SEEN, ("event_id", "event_type", "occurred_at"), ("event_id",)),
-            [(str(e.event_id), e.type, db.instant(e.occurred_at)) for e in folded],
-        )
+        rows = [(customer_id, self.shares.dump(customer_id, share)) for customer_id, share in shares.items()]
+        db.write_rows(cursor, tables.CUSTOMERS, ("customer_id", "state"), ("customer_id",), rows, OnConflict.REPLACE)
+        seen = [(str(e.event_id), e.type, db.instant(e.occurred_at)) for e in folded]
+        seen_columns = ("event_id", "event_type", "occurred_at")
+        db.write_rows(cursor, tables.SEEN, seen_columns, ("event_id",), seen, OnConflict.KEEP)
 
     def _statement_row(self, s: Statement) -> tuple:
         money = self._money

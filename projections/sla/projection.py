@@ -6,15 +6,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
-from operator import attrgetter
 from typing import Any, get_args, get_type_hints
 from zoneinfo import ZoneInfo
 
 from domain import events as ev
-from projections.database import ProjectionDatabase
+from projections.database import OnConflict, ProjectionDatabase
 from projections.sla import tables
 from projections.sla import view as sla_view
-from projections.sla.view import BERLIN, MetricRow, SlaTicket, TicketRow, fold, metric_rows, ticket_row
+from projections.sla.view import BERLIN, MetricRow, SlaTicket, TicketRow, fold, metric_values, ticket_values
 from projections.state_cache import StateCache
 
 # Fields every ticket event has: the timeline shows the rest as the event's detail.
@@ -57,15 +56,15 @@ class SlaProjection:
 
     def apply(self, cursor: Any, events: Sequence[ev.TicketEvent]) -> Applied:
         """Fold the events (in topic order) onto the stored states; write each touched ticket's rows once."""
-        states = self._load(cursor, {str(e.ticket_id) for e in events})
+        keys = [str(event.ticket_id) for event in events]
+        states = self._load(cursor, set(keys))
         result, touched, timeline = Applied(), set(), []
-        for event in events:
-            key = str(event.ticket_id)
+        for key, event in zip(keys, events, strict=True):
             folded = self._fold_one(states.get(key), event, result)
             if folded is not None:
                 states[key] = folded
                 touched.add(key)
-                timeline.append(self._timeline_row(event))
+                timeline.append(self._timeline_row(key, event))
         self._write(cursor, [states[key] for key in sorted(touched)], timeline)
         return result
 
@@ -97,43 +96,35 @@ class SlaProjection:
     def _write(self, cursor: Any, states: list[SlaTicket], timeline: list[tuple]) -> None:
         if not states:
             return
-        db = self.db
-        cursor.executemany(
-            tables.upsert(db, tables.TICKETS, tables.TICKET_COLUMNS, ("ticket_id",)),
-            [self._ticket_row(state) for state in states],
-        )
-        cursor.executemany(
-            tables.upsert(db, tables.METRICS, tables.METRIC_COLUMNS, ("ticket_id", "metric")),
-            [self._metric_values(row) for state in states for row in metric_rows(state, self.zone)],
-        )
-        cursor.executemany(
-            tables.insert_new(db, tables.TIMELINE, tables.TIMELINE_COLUMNS, ("ticket_id", "version")), timeline
-        )
+        write, replace, keep = self.db.write_rows, OnConflict.REPLACE, OnConflict.KEEP
+        tickets = [self._ticket_row(state) for state in states]
+        write(cursor, tables.TICKETS, tables.TICKET_COLUMNS, ("ticket_id",), tickets, replace)
+        metrics = [self._metric_values(row) for state in states for row in metric_values(state, self.zone)]
+        write(cursor, tables.METRICS, tables.METRIC_COLUMNS, ("ticket_id", "metric"), metrics, replace)
+        write(cursor, tables.TIMELINE, tables.TIMELINE_COLUMNS, ("ticket_id", "version"), timeline, keep)
 
     def _ticket_row(self, state: SlaTicket) -> tuple:
-        return (*self._ticket_values(ticket_row(state)), self.states.dump(str(state.ticket.id), state))
+        values = self._ticket_values(ticket_values(state))
+        return (*values, self.states.dump(values[0], state))
 
-    def _timeline_row(self, event: ev.TicketEvent) -> tuple:
+    def _timeline_row(self, key: str, event: ev.TicketEvent) -> tuple:
         detail = event.model_dump_json(exclude=_COMMON)
         return (
-            str(event.ticket_id), event.originator_version, str(event.event_id), event.type,
+            key, event.originator_version, str(event.event_id), event.type,
             self.db.instant(event.occurred_at), event.actor, detail,
         )  # fmt: skip
 
 
-def _row_values(row_type: type, db: ProjectionDatabase) -> Callable[[Any], tuple]:
-    """A row dataclass to the values the database takes: instants as it stores them, enums as their values.
-
-    psycopg would write an Enum's name ("OPEN"), not its value ("open"). Which columns need converting is found
-    once from the row's field types, so a row costs one attrgetter call and a few conversions.
-    """
+def _row_values(row_type: type, db: ProjectionDatabase) -> Callable[[tuple], tuple]:
+    """A row's values (in the row type's field order) as the database takes them: instants as it stores them,
+    enums as their values. psycopg would write an Enum's name ("OPEN"), not its value ("open"). Which columns
+    need converting is found once, from the row type's field types."""
     hints = get_type_hints(row_type)
-    names = [f.name for f in fields(row_type)]
-    read = attrgetter(*names)
-    converting = [(i, convert) for i, name in enumerate(names) if (convert := _converter(hints[name], db))]
+    kinds = [hints[f.name] for f in fields(row_type)]
+    converting = [(i, convert) for i, kind in enumerate(kinds) if (convert := _converter(kind, db))]
 
-    def values(row: Any) -> tuple:
-        found = list(read(row))
+    def values(row: tuple) -> tuple:
+        found = list(row)
         for i, convert in converting:
             found[i] = convert(found[i])
         return tuple(found)
