@@ -52,7 +52,8 @@ def restore(book: PolicyBook, closings: Closings, customers: Mapping[str, Custom
     for customer_id, state in customers.items():
         if state.subscriptions:  # a ticket may come before its customer's plan: no plan, no statement yet
             usage.subscriptions[customer_id] = list(state.subscriptions)
-        usage.incidents.update({incident.ticket_id: incident for incident in state.incidents})
+        for incident in state.incidents:
+            usage.keep(incident)
         usage.callbacks.extend(state.callbacks)
         usage.references.update(state.references)
         fold.frozen.update({(customer_id, s.month): s for s in state.frozen})
