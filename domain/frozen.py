@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from functools import cache
-from operator import attrgetter
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-Setter = Callable[[Any, Any], None]
+Copier = Callable[[Any, dict[str, Any]], Any]
 
 
 def replaced(obj: T, **changes: Any) -> T:
@@ -20,19 +19,26 @@ def replaced(obj: T, **changes: Any) -> T:
     most of its time looking the fields up and in the frozen __init__. Here each slot is set through its
     descriptor, the way the frozen __init__ sets it too.
     """
-    read, setters, by_name = _layout(type(obj))
-    copy = object.__new__(type(obj))
-    for setter, value in zip(setters, read(obj), strict=True):
-        setter(copy, value)
-    for name, value in changes.items():
-        by_name[name](copy, value)
-    return copy
+    return _copier(type(obj))(obj, changes)
 
 
 @cache
-def _layout(cls: type) -> tuple[Callable[[Any], tuple], tuple[Setter, ...], dict[str, Setter]]:
-    """How to read every field of `cls` at once, and each field's slot setter, in field order and by name."""
+def _copier(cls: type) -> Copier:
+    """A function that copies a `cls` slot by slot, then sets the changed slots: written out once per class, as
+    dataclasses writes out __init__, so that a copy is a straight run of slot writes with no loop."""
     names = [f.name for f in fields(cls)]
-    read = attrgetter(*names) if len(names) > 1 else (lambda obj: (getattr(obj, names[0]),))
-    by_name = {name: cls.__dict__[name].__set__ for name in names}
-    return read, tuple(by_name.values()), by_name
+    setters = {f"set_{name}": cls.__dict__[name].__set__ for name in names}
+    lines = [
+        "def copy(obj, changes):",
+        "    new = new_object(cls)",
+        *(f"    set_{name}(new, obj.{name})" for name in names),
+        "    for name, value in changes.items():",
+        "        if name not in by_name:",
+        "            raise TypeError(f'{cls.__name__} has no field {name!r}')",
+        "        by_name[name](new, value)",
+        "    return new",
+    ]
+    namespace = {"new_object": object.__new__, "cls": cls, "by_name": {n: setters[f"set_{n}"] for n in names}}
+    namespace |= setters
+    exec("\n".join(lines), namespace)  # noqa: S102 - the text is made here from the class's own field names
+    return namespace["copy"]

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 
 import pytest
 
-from domain.frozen import replaced
 from domain.sla import MetricState
 from projections.database import ProjectionDatabase
 from projections.sla import queries
 from projections.sla.projection import SlaProjection
-from projections.sla.view import fold
 from projections.state_cache import StateCache
 from tests.unit.builders import opened, respond
 
@@ -93,11 +90,3 @@ def test_a_row_changed_by_another_writer_is_read_again(db):
         result = mine.apply(cursor, [response])
 
     assert (result.applied, result.repeats) == (0, 1)
-
-
-def test_replaced_is_dataclasses_replace_for_the_domain_states():
-    state = fold(None, opened().events()[0])
-    metric = state.ticket.metrics["first_response"]
-    assert replaced(metric, at_risk_flagged=True) == replace(metric, at_risk_flagged=True)
-    assert replaced(state.ticket, version=7, metrics={}) == replace(state.ticket, version=7, metrics={})
-    assert replaced(state.ticket) == state.ticket and replaced(state.ticket) is not state.ticket
