@@ -36,12 +36,17 @@ class UsageLedger:
         self.incidents[incident.ticket_id] = incident
         self._of_customer.setdefault(incident.customer_id, {})[incident.ticket_id] = incident
 
-    @singledispatchmethod
     def apply(self, event: ev.DomainEvent) -> Touched | None:
         """Fold one event; say which customer's usage of which instant it changed. Others are ignored."""
+        # The handler straight from the dispatcher's cache: `self._fold(event)` would build a bound wrapper (and
+        # copy its metadata) for every event.
+        return _HANDLERS(type(event))(self, event)
+
+    @singledispatchmethod
+    def _fold(self, event: ev.DomainEvent) -> Touched | None:
         return None
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.Opened) -> Touched | None:
         self.references[event.ticket_id] = f"{event.source}:{event.reference}"
         self.keep(Incident(
@@ -57,20 +62,20 @@ class UsageLedger:
         ))  # fmt: skip
         return event.customer_id, event.occurred_at
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.Escalated) -> Touched | None:
         incident = self.incidents[event.ticket_id]
         if event.to_severity.rank <= incident.highest_severity.rank:
             return None
         return self._update(incident, event, highest_severity=event.to_severity)
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.Withdrawn) -> Touched | None:
         if not event.before_first_response:
             return None
         return self._update(self.incidents[event.ticket_id], event, withdrawn_before_response=True)
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.CallbackDone) -> Touched | None:
         self.callbacks.append(
             CallbackUse(
@@ -83,7 +88,7 @@ class UsageLedger:
         )
         return event.customer_id, event.occurred_at
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.PlanSubscribed) -> Touched | None:
         subscriptions = self.subscriptions.setdefault(event.customer_id, [])
         subscriptions.append(Subscription(plan=event.plan, effective_from=event.effective_from))
@@ -126,3 +131,6 @@ class UsageLedger:
         incidents = [i for i in self._of_customer.get(customer_id, {}).values() if Month.of(i.opened_at, zone) == month]
         callbacks = [c for c in self.callbacks if c.customer_id == customer_id and Month.of(c.done_at, zone) == month]
         return incidents, callbacks
+
+
+_HANDLERS = UsageLedger.__dict__["_fold"].dispatcher.dispatch
