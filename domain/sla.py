@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
 from domain.calendar import Clock
+from domain.copying import replaced
 from domain.policy import ClockKind
 
 FIRST_RESPONSE = "first_response"
@@ -84,7 +85,7 @@ def plan(metric: Metric, clock_for: ClockFor, at_risk_share: Decimal) -> Metric:
     """Recompute due and at-risk times from the stretches; while paused with time left, both are unknown."""
     clock = clock_for(metric.clock)
     at_risk_work = timedelta(minutes=int(metric.target // timedelta(minutes=1) * at_risk_share))
-    return replace(
+    return replaced(
         metric,
         due_at=instant_after(metric.stretches, metric.target, clock),
         at_risk_at=instant_after(metric.stretches, at_risk_work, clock),
@@ -97,21 +98,21 @@ def start(name: str, at: datetime, target: timedelta, clock: ClockKind) -> Metri
 
 def pause(metric: Metric, at: datetime) -> Metric:
     last = metric.stretches[-1]
-    closed = replace(last, end=max(at, last.start))
-    return replace(metric, stretches=(*metric.stretches[:-1], closed), state=MetricState.PAUSED)
+    closed = replaced(last, end=max(at, last.start))
+    return replaced(metric, stretches=(*metric.stretches[:-1], closed), state=MetricState.PAUSED)
 
 
 def resume(metric: Metric, at: datetime) -> Metric:
-    return replace(metric, stretches=(*metric.stretches, Stretch(start=at)), state=MetricState.RUNNING)
+    return replaced(metric, stretches=(*metric.stretches, Stretch(start=at)), state=MetricState.RUNNING)
 
 
 def retarget(metric: Metric, target: timedelta, clock: ClockKind) -> Metric:
     """A severity change: the same stretches, counted again against the new target on the new clock."""
-    return replace(metric, target=target, clock=clock)
+    return replaced(metric, target=target, clock=clock)
 
 
 def stop(metric: Metric, at: datetime, state: MetricState) -> Metric:
-    return replace(metric, state=state, stopped_at=at)
+    return replaced(metric, state=state, stopped_at=at)
 
 
 def is_overdue(metric: Metric, at: datetime) -> bool:

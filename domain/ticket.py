@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import singledispatch
@@ -12,6 +12,7 @@ from uuid import UUID
 
 from domain import events as ev
 from domain import sla
+from domain.copying import replaced
 from domain.policy import Channel, ClockKind, Severity
 from domain.sla import Metric, MetricState
 
@@ -67,17 +68,20 @@ def project(ticket: Ticket | None, events: Iterable[ev.TicketEvent]) -> Ticket |
     return ticket
 
 
-def evolve(ticket: Ticket | None, event: ev.TicketEvent) -> Ticket:
-    """One event applied: its own changes and the bookkeeping common to all, in a single copy."""
+def evolve(ticket: Ticket | None, event: ev.TicketEvent, *, remember_commands: bool = True) -> Ticket:
+    """One event applied: its own changes and the bookkeeping common to all, in a single copy.
+
+    A view that never decides commands passes `remember_commands=False`: its states keep no command ids.
+    """
     if ticket is None:
-        return _opened(event)
+        return _opened(event, remember_commands)
     changes = _changes(event, ticket)
     changes["version"] = event.originator_version
-    if event.command_id not in ticket.seen_commands:
+    if remember_commands and event.command_id not in ticket.seen_commands:
         changes["seen_commands"] = ticket.seen_commands | {event.command_id}
         if event.command_digest is not None:
             changes["command_digests"] = {**ticket.command_digests, event.command_id: event.command_digest}
-    return replace(ticket, **changes)
+    return replaced(ticket, **changes)
 
 
 Changes = dict[str, Any]
@@ -89,7 +93,7 @@ def _changes(event: ev.TicketEvent, ticket: Ticket) -> Changes:
 
 
 def _planned(metric: Metric, deadline: ev.Deadline) -> Metric:
-    return replace(
+    return replaced(
         metric,
         target=timedelta(minutes=deadline.target_minutes),
         clock=deadline.clock,
@@ -109,7 +113,7 @@ def _with_deadlines(metrics: dict[str, Metric], deadlines: Iterable[ev.Deadline]
     return metrics
 
 
-def _opened(event: ev.Opened) -> Ticket:
+def _opened(event: ev.Opened, remember_commands: bool) -> Ticket:
     first = next(d for d in event.deadlines if d.metric == sla.FIRST_RESPONSE)
     return Ticket(
         id=event.ticket_id,
@@ -126,8 +130,8 @@ def _opened(event: ev.Opened) -> Ticket:
         target=timedelta(minutes=event.target_minutes),
         clock=event.clock,
         metrics=_with_deadlines({}, (first,), event.occurred_at),
-        seen_commands=frozenset({event.command_id}),
-        command_digests={event.command_id: event.command_digest} if event.command_digest else {},
+        seen_commands=frozenset({event.command_id}) if remember_commands else frozenset(),
+        command_digests={event.command_id: event.command_digest} if event.command_digest and remember_commands else {},
     )
 
 
@@ -190,7 +194,7 @@ def _(event: ev.AwaitingCustomer, ticket: Ticket) -> Changes:
     for name in event.metrics_paused:
         # While paused with time left, the due time is unknown until the ticket resumes.
         paused = sla.pause(metrics[name], event.occurred_at)
-        metrics[name] = replace(paused, due_at=None, at_risk_at=None)
+        metrics[name] = replaced(paused, due_at=None, at_risk_at=None)
     return {"metrics": metrics, "status": TicketStatus.AWAITING_CUSTOMER}
 
 
@@ -246,5 +250,5 @@ def _(event: ev.SlaBreached, ticket: Ticket) -> Changes:
 @_changes.register
 def _(event: ev.SlaAtRisk, ticket: Ticket) -> Changes:
     metrics = dict(ticket.metrics)
-    metrics[event.metric] = replace(metrics[event.metric], at_risk_flagged=True)
+    metrics[event.metric] = replaced(metrics[event.metric], at_risk_flagged=True)
     return {"metrics": metrics}

@@ -80,7 +80,10 @@ class Settings(BaseSettings):
     projections_sqlite_path: Path | None = None
     projections_postgres_schema: str | None = None
     projector_group: str = "nettask-projector"
-    projector_batch: int = Field(default=500, ge=1)
+    # Records per poll, and so per transaction: under a backlog kafka-python fills polls this big from what it
+    # fetched, so the work per batch (offsets, billing's statements) is shared by many events; a projector that
+    # keeps up gets smaller polls, as soon as records arrive.
+    projector_batch: int = Field(default=5000, ge=1)
     # How often the watchdog looks at the SLA view and the calendar for passed deadlines and months to close.
     watchdog_interval_s: float = Field(default=5.0, gt=0)
     relay_name: str = "relay:tickets.events"

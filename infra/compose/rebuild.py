@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from eventsourcing.utils import resolve_topic
+
 from domain import events as ev
 from domain.desk import TicketDesk
 from domain.policy import PolicyBook
@@ -31,6 +33,7 @@ class StoreLog:
     def __init__(self, desk: TicketDesk, kinds: tuple[type[ev.DomainEvent], ...] = (ev.TicketEvent,)):
         self.desk = desk
         self.kinds = kinds
+        self._classes: dict[str, type[ev.DomainEvent] | None] = {}
 
     def last_id(self) -> int:
         return self.desk.recorder.max_notification_id() or 0
@@ -39,10 +42,17 @@ class StoreLog:
         notifications = self.desk.recorder.select_notifications(start=after + 1, limit=limit, stop=upto)
         if not notifications:
             return [], upto
-        to_event = self.desk.mapper.to_domain_event
-        events = [to_event(n) for n in notifications]
-        # Customers' plans and closed months travel on the same log; the SLA view folds ticket events only.
-        return [e for e in events if isinstance(e, self.kinds)], notifications[-1].id
+        # Customers' plans and closed months travel on the same log; the SLA view folds ticket events only. Each
+        # is read as the mapper reads it (its class from the topic, validated), straight from the stored JSON.
+        kinds = [(self._class_of(n.topic), n.state) for n in notifications]
+        return [kind.model_validate_json(state) for kind, state in kinds if kind is not None], notifications[-1].id
+
+    def _class_of(self, topic: str) -> type[ev.DomainEvent] | None:
+        """The event class stored under `topic`, or None for one this view does not fold."""
+        if topic not in self._classes:
+            kind = resolve_topic(topic)
+            self._classes[topic] = kind if issubclass(kind, self.kinds) else None
+        return self._classes[topic]
 
 
 def store_log(desk: TicketDesk, view: str) -> StoreLog:

@@ -35,6 +35,8 @@ class BillingFold:
     clock: datetime | None = None
     _seen: set[UUID] = field(default_factory=set)
     _next_to_close: Month | None = None
+    # The next month to close and its closing instant, as last computed: most events come before it.
+    _next_closing: tuple[Month, datetime] | None = None
 
     def apply_all(self, events: Iterable[ev.DomainEvent]) -> BillingFold:
         for event in events:
@@ -65,12 +67,16 @@ class BillingFold:
 
     def _advance(self, now: datetime) -> None:
         self.clock = max(self.clock or now, now)
+        due = self._next_closing
+        if due is not None and due[0] == self._next_to_close and self.clock < due[1]:
+            return  # the usual case: the next month to close is not due yet, nothing to look up
         month = self._next_to_close or Month.of(self.book.policies[0].starts_at, self.zone)
         while is_past_closing(policy_for_month(self.book, month), month, self.clock):
             if month not in self.closed:
                 self._close(month, self.closing_instant(month))
             month = month.next()
         self._next_to_close = month
+        self._next_closing = (month, self.closing_instant(month))
 
     def _close(self, month: Month, closed_at: datetime) -> None:
         if month in self.closed:

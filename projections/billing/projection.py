@@ -18,9 +18,10 @@ from projections.billing import tables
 from projections.billing.fold import BillingFold
 from projections.billing.queries import billed_months, statement
 from projections.billing.state import CLOSINGS, CUSTOMER, Closings, CustomerBilling, closings_of, customers_of, restore
-from projections.database import ProjectionDatabase
+from projections.database import OnConflict, ProjectionDatabase
 from projections.sla.projection import Applied, Failure
 from projections.sla.tables import insert_new, upsert
+from projections.state_cache import StateCache
 from projections.views import create_views
 
 # A statement's `as_of` in its JSON (the only field of that name): an open statement's moves with every event.
@@ -41,6 +42,9 @@ class BillingProjection:
     def __init__(self, db: ProjectionDatabase, book: PolicyBook):
         self.db = db
         self.book = book
+        # The stored shares and closings as last read or written: a batch parses only rows changed meanwhile.
+        self.shares: StateCache[CustomerBilling] = StateCache(CUSTOMER.validate_json, _dumper(CUSTOMER))
+        self.closings: StateCache[Closings] = StateCache(CLOSINGS.validate_json, _dumper(CLOSINGS))
 
     def create_tables(self, cursor: Any) -> None:
         tables.create_tables(self.db, cursor)
@@ -110,7 +114,7 @@ class BillingProjection:
     def _closings(self, cursor: Any) -> Closings:
         lock = " FOR UPDATE" if self.db.postgres else ""
         cursor.execute(f"SELECT state FROM {self.db.table(tables.CLOSINGS)} WHERE singleton = 1{lock}")
-        return CLOSINGS.validate_json(cursor.fetchone()[0])
+        return self.closings.load(_CLOSINGS_KEY, cursor.fetchone()[0])
 
     def _customers(self, cursor: Any, wanted: set[str] | None) -> dict[str, CustomerBilling]:
         """The stored share of the wanted customers; of every customer when `wanted` is None."""
@@ -123,7 +127,7 @@ class BillingProjection:
                 f"SELECT customer_id, state FROM {self.db.table(tables.CUSTOMERS)} WHERE customer_id IN ({{marks}})",
                 wanted,
             )
-        return {customer_id: CUSTOMER.validate_json(state) for customer_id, state in rows}
+        return {customer_id: self.shares.load(customer_id, state) for customer_id, state in rows}
 
     def _write_statements(self, cursor: Any, fold: BillingFold, customer_ids: list[str]) -> None:
         """Each customer's statements as the fold now has them, in place of the stored ones, in three steps.
@@ -163,30 +167,24 @@ class BillingProjection:
             cursor.executemany(f"DELETE FROM {self.db.table(table)} WHERE {condition}", keys)
 
     def _insert_statements(self, cursor: Any, found: list[Statement]) -> None:
-        columns, db = tables.STATEMENT_COLUMNS, self.db
-        cursor.executemany(insert_new(db, tables.STATEMENTS, columns, ("customer_id", "month")), [
-            self._statement_row(s) for s in found
-        ])  # fmt: skip
-        key = ("customer_id", "month", "line")
-        cursor.executemany(insert_new(db, tables.LINES, tables.LINE_COLUMNS, key), [
-            self._line(row) for s in found for row in line_rows(s)
-        ])  # fmt: skip
+        write, keep = self.db.write_rows, OnConflict.KEEP
+        statement_rows = [self._statement_row(s) for s in found]
+        write(cursor, tables.STATEMENTS, tables.STATEMENT_COLUMNS, ("customer_id", "month"), statement_rows, keep)
+        lines = [self._line(row) for s in found for row in line_rows(s)]
+        write(cursor, tables.LINES, tables.LINE_COLUMNS, ("customer_id", "month", "line"), lines, keep)
 
     def _write_state(self, cursor: Any, fold: BillingFold, customer_ids: list[str], folded: list) -> None:
         db = self.db
         cursor.execute(
             upsert(db, tables.CLOSINGS, ("singleton", "state"), ("singleton",)),
-            (1, CLOSINGS.dump_json(closings_of(fold)).decode()),
+            (1, self.closings.dump(_CLOSINGS_KEY, closings_of(fold))),
         )
         shares = customers_of(fold, customer_ids)
-        cursor.executemany(
-            upsert(db, tables.CUSTOMERS, ("customer_id", "state"), ("customer_id",)),
-            [(customer_id, CUSTOMER.dump_json(share).decode()) for customer_id, share in shares.items()],
-        )
-        cursor.executemany(
-            insert_new(db, tables.SEEN, ("event_id", "event_type", "occurred_at"), ("event_id",)),
-            [(str(e.event_id), e.type, db.instant(e.occurred_at)) for e in folded],
-        )
+        rows = [(customer_id, self.shares.dump(customer_id, share)) for customer_id, share in shares.items()]
+        db.write_rows(cursor, tables.CUSTOMERS, ("customer_id", "state"), ("customer_id",), rows, OnConflict.REPLACE)
+        seen = [(str(e.event_id), e.type, db.instant(e.occurred_at)) for e in folded]
+        seen_columns = ("event_id", "event_type", "occurred_at")
+        db.write_rows(cursor, tables.SEEN, seen_columns, ("event_id",), seen, OnConflict.KEEP)
 
     def _statement_row(self, s: Statement) -> tuple:
         money = self._money
@@ -212,6 +210,13 @@ def create_closings(db: ProjectionDatabase, cursor: Any) -> None:
     """The closings row, from the start: every batch locks it, so it must exist before the first one."""
     statement = insert_new(db, tables.CLOSINGS, ("singleton", "state"), ("singleton",))
     cursor.execute(statement, (1, CLOSINGS.dump_json(Closings()).decode()))
+
+
+_CLOSINGS_KEY = "closings"
+
+
+def _dumper(adapter: Any) -> Any:
+    return lambda state: adapter.dump_json(state).decode()
 
 
 def statements_of(fold: BillingFold, customer_id: str) -> list[Statement]:

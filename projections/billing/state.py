@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, TypeAdapter
@@ -47,7 +49,8 @@ def restore(book: PolicyBook, closings: Closings, customers: Mapping[str, Custom
     for customer_id, state in customers.items():
         if state.subscriptions:  # a ticket may come before its customer's plan: no plan, no statement yet
             usage.subscriptions[customer_id] = list(state.subscriptions)
-        usage.incidents.update({incident.ticket_id: incident for incident in state.incidents})
+        for incident in state.incidents:
+            usage.keep(incident)
         usage.callbacks.extend(state.callbacks)
         usage.references.update(state.references)
         fold.frozen.update({(customer_id, s.month): s for s in state.frozen})
@@ -60,19 +63,35 @@ def closings_of(fold: BillingFold) -> Closings:
 
 
 def customers_of(fold: BillingFold, customer_ids: Iterable[str]) -> dict[str, CustomerBilling]:
-    """Each named customer's share of the fold, to be stored."""
-    return {customer_id: _customer(fold, customer_id) for customer_id in customer_ids}
-
-
-def _customer(fold: BillingFold, customer_id: str) -> CustomerBilling:
+    """Each named customer's share of the fold, to be stored; the fold's items are grouped by customer once."""
     usage = fold.usage
-    incidents = tuple(i for i in usage.incidents.values() if i.customer_id == customer_id)
-    tickets = {i.ticket_id for i in incidents}
-    return CustomerBilling(
-        subscriptions=tuple(usage.subscriptions.get(customer_id, ())),
-        incidents=incidents,
-        callbacks=tuple(c for c in usage.callbacks if c.customer_id == customer_id),
-        references={ticket: ref for ticket, ref in usage.references.items() if ticket in tickets},
-        frozen=tuple(s for (owner, _), s in sorted(fold.frozen.items()) if owner == customer_id),
-        carried=tuple((m, tuple(lines)) for (owner, m), lines in sorted(fold.carried.items()) if owner == customer_id),
-    )
+    incidents, callbacks = _by_customer(usage.incidents.values()), _by_customer(usage.callbacks)
+    frozen = _by_owner(sorted(fold.frozen.items()))
+    carried = _by_owner(sorted(fold.carried.items()))
+    shares = {}
+    for customer_id in customer_ids:
+        mine = tuple(incidents.get(customer_id, ()))
+        shares[customer_id] = CustomerBilling(
+            subscriptions=tuple(usage.subscriptions.get(customer_id, ())),
+            incidents=mine,
+            callbacks=tuple(callbacks.get(customer_id, ())),
+            references={i.ticket_id: usage.references[i.ticket_id] for i in mine if i.ticket_id in usage.references},
+            frozen=tuple(s for _, s in frozen.get(customer_id, ())),
+            carried=tuple((month, tuple(lines)) for month, lines in carried.get(customer_id, ())),
+        )
+    return shares
+
+
+def _by_customer(items: Iterable[Any]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        grouped[item.customer_id].append(item)
+    return grouped
+
+
+def _by_owner(items: Iterable[tuple[tuple[str, Month], Any]]) -> dict[str, list[tuple[Month, Any]]]:
+    """Items keyed by (customer, month), in the given order, as (month, item) per customer."""
+    grouped: dict[str, list[tuple[Month, Any]]] = defaultdict(list)
+    for (owner, month), item in items:
+        grouped[owner].append((month, item))
+    return grouped

@@ -24,16 +24,32 @@ class UsageLedger:
     callbacks: list[CallbackUse] = field(default_factory=list)
     subscriptions: dict[str, list[Subscription]] = field(default_factory=dict)
     references: dict[UUID, str] = field(default_factory=dict)
+    # The incidents again, by customer (same order): statements read one customer's, not every customer's.
+    _of_customer: dict[str, dict[UUID, Incident]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    @singledispatchmethod
+    def __post_init__(self) -> None:
+        for incident in self.incidents.values():
+            self._of_customer.setdefault(incident.customer_id, {})[incident.ticket_id] = incident
+
+    def keep(self, incident: Incident) -> None:
+        """Record an incident, new or changed: the one way incidents are written."""
+        self.incidents[incident.ticket_id] = incident
+        self._of_customer.setdefault(incident.customer_id, {})[incident.ticket_id] = incident
+
     def apply(self, event: ev.DomainEvent) -> Touched | None:
         """Fold one event; say which customer's usage of which instant it changed. Others are ignored."""
+        # The handler straight from the dispatcher's cache: `self._fold(event)` would build a bound wrapper (and
+        # copy its metadata) for every event.
+        return _HANDLERS(type(event))(self, event)
+
+    @singledispatchmethod
+    def _fold(self, event: ev.DomainEvent) -> Touched | None:
         return None
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.Opened) -> Touched | None:
         self.references[event.ticket_id] = f"{event.source}:{event.reference}"
-        self.incidents[event.ticket_id] = Incident(
+        self.keep(Incident(
             ticket_id=event.ticket_id,
             customer_id=event.customer_id,
             opened_at=event.occurred_at,
@@ -43,23 +59,23 @@ class UsageLedger:
             policy_version=event.policy_version,
             source_event_ids=(event.event_id,),
             reference=self.references[event.ticket_id],
-        )
+        ))  # fmt: skip
         return event.customer_id, event.occurred_at
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.Escalated) -> Touched | None:
         incident = self.incidents[event.ticket_id]
         if event.to_severity.rank <= incident.highest_severity.rank:
             return None
         return self._update(incident, event, highest_severity=event.to_severity)
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.Withdrawn) -> Touched | None:
         if not event.before_first_response:
             return None
         return self._update(self.incidents[event.ticket_id], event, withdrawn_before_response=True)
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.CallbackDone) -> Touched | None:
         self.callbacks.append(
             CallbackUse(
@@ -72,7 +88,7 @@ class UsageLedger:
         )
         return event.customer_id, event.occurred_at
 
-    @apply.register
+    @_fold.register
     def _(self, event: ev.PlanSubscribed) -> Touched | None:
         subscriptions = self.subscriptions.setdefault(event.customer_id, [])
         subscriptions.append(Subscription(plan=event.plan, effective_from=event.effective_from))
@@ -81,7 +97,7 @@ class UsageLedger:
 
     def _update(self, incident: Incident, event: ev.TicketEvent, **changes) -> Touched:
         changes["source_event_ids"] = (*incident.source_event_ids, event.event_id)
-        self.incidents[incident.ticket_id] = incident.model_copy(update=changes)
+        self.keep(incident.model_copy(update=changes))
         return incident.customer_id, incident.opened_at
 
     def billed_plan(self, customer_id: str, month: Month, book: PolicyBook) -> str | None:
@@ -105,15 +121,16 @@ class UsageLedger:
     def last_used_month(self, customer_id: str, book: PolicyBook) -> Month | None:
         """The latest month in which the customer opened an incident or had a callback carried out."""
         zone = book.latest.calendar.zone
-        used = [Month.of(i.opened_at, zone) for i in self.incidents.values() if i.customer_id == customer_id]
+        used = [Month.of(i.opened_at, zone) for i in self._of_customer.get(customer_id, {}).values()]
         used += [Month.of(c.done_at, zone) for c in self.callbacks if c.customer_id == customer_id]
         return max(used, default=None)
 
     def usage_of(self, customer_id: str, month: Month, book: PolicyBook) -> tuple[list[Incident], list[CallbackUse]]:
         """The customer's incidents opened and callbacks carried out in the month."""
         zone = book.latest.calendar.zone
-        incidents = [
-            i for i in self.incidents.values() if i.customer_id == customer_id and Month.of(i.opened_at, zone) == month
-        ]
+        incidents = [i for i in self._of_customer.get(customer_id, {}).values() if Month.of(i.opened_at, zone) == month]
         callbacks = [c for c in self.callbacks if c.customer_id == customer_id and Month.of(c.done_at, zone) == month]
         return incidents, callbacks
+
+
+_HANDLERS = UsageLedger.__dict__["_fold"].dispatcher.dispatch

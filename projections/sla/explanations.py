@@ -17,11 +17,12 @@ import orjson
 from domain import events as ev
 from domain.explain import explain_metric
 from domain.policy import PolicyBook
-from projections.database import ProjectionDatabase
+from projections.database import OnConflict, ProjectionDatabase
 from projections.sla.projection import Applied, Failure
 
 HISTORY = "sla_event_history"
 EXPLANATIONS = "sla_breach_explanations"
+HISTORY_COLUMNS = ("ticket_id", "version", "event_type", "event")
 
 
 class ExplanationProjection:
@@ -74,11 +75,8 @@ class ExplanationProjection:
         return dict(rows)
 
     def _keep(self, cursor: Any, events: list[ev.DomainEvent]) -> None:
-        if events:
-            cursor.executemany(
-                f"INSERT INTO {self.db.table(HISTORY)} VALUES ({self.db.marks(4)})",
-                [(str(e.ticket_id), e.originator_version, e.type, e.model_dump_json()) for e in events],
-            )
+        rows = [(str(e.ticket_id), e.originator_version, e.type, e.model_dump_json()) for e in events]
+        self.db.write_rows(cursor, HISTORY, HISTORY_COLUMNS, ("ticket_id", "version"), rows, OnConflict.KEEP)
 
     def _explain(self, cursor: Any, breach: ev.SlaBreached, result: Applied) -> None:
         history = self._history(cursor, str(breach.ticket_id), breach.originator_version)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, get_args, get_type_hints
 from zoneinfo import ZoneInfo
 
-import orjson
-
 from domain import events as ev
-from projections.database import ProjectionDatabase
+from projections.database import OnConflict, ProjectionDatabase
 from projections.sla import tables
-from projections.sla.view import BERLIN, SlaTicket, dump_state, fold, load_state, metric_rows, ticket_row
+from projections.sla import view as sla_view
+from projections.sla.view import BERLIN, MetricRow, SlaTicket, TicketRow, fold, metric_values, ticket_values
+from projections.state_cache import StateCache
 
 # Fields every ticket event has: the timeline shows the rest as the event's detail.
 _COMMON = frozenset(ev.TicketEvent.model_fields) | {"deadlines"}
@@ -46,21 +46,25 @@ class SlaProjection:
     def __init__(self, db: ProjectionDatabase, zone: ZoneInfo = BERLIN):
         self.db = db
         self.zone = zone
+        # Each ticket's folded state as last read or written: the next batch parses only what changed meanwhile.
+        self.states: StateCache[SlaTicket] = StateCache(sla_view.load_state, sla_view.dump_state)
+        self._ticket_values = _row_values(TicketRow, db)
+        self._metric_values = _row_values(MetricRow, db)
 
     def create_tables(self, cursor: Any) -> None:
         tables.create_tables(self.db, cursor)
 
     def apply(self, cursor: Any, events: Sequence[ev.TicketEvent]) -> Applied:
         """Fold the events (in topic order) onto the stored states; write each touched ticket's rows once."""
-        states = self._load(cursor, {str(e.ticket_id) for e in events})
+        keys = [str(event.ticket_id) for event in events]
+        states = self._load(cursor, set(keys))
         result, touched, timeline = Applied(), set(), []
-        for event in events:
-            key = str(event.ticket_id)
+        for key, event in zip(keys, events, strict=True):
             folded = self._fold_one(states.get(key), event, result)
             if folded is not None:
                 states[key] = folded
                 touched.add(key)
-                timeline.append(self._timeline_row(event))
+                timeline.append(self._timeline_row(key, event))
         self._write(cursor, [states[key] for key in sorted(touched)], timeline)
         return result
 
@@ -87,43 +91,55 @@ class SlaProjection:
             cursor, f"SELECT ticket_id, state FROM {self.db.table(tables.TICKETS)} WHERE ticket_id IN ({{marks}})",
             ticket_ids,
         )  # fmt: skip
-        return {ticket_id: load_state(state) for ticket_id, state in rows}
+        return {ticket_id: self.states.load(ticket_id, state) for ticket_id, state in rows}
 
     def _write(self, cursor: Any, states: list[SlaTicket], timeline: list[tuple]) -> None:
         if not states:
             return
-        db = self.db
-        cursor.executemany(
-            tables.upsert(db, tables.TICKETS, tables.TICKET_COLUMNS, ("ticket_id",)),
-            [self._ticket_values(state) for state in states],
-        )
-        cursor.executemany(
-            tables.upsert(db, tables.METRICS, tables.METRIC_COLUMNS, ("ticket_id", "metric")),
-            [self._values(row) for state in states for row in metric_rows(state, self.zone)],
-        )
-        cursor.executemany(
-            tables.insert_new(db, tables.TIMELINE, tables.TIMELINE_COLUMNS, ("ticket_id", "version")), timeline
-        )
+        write, replace, keep = self.db.write_rows, OnConflict.REPLACE, OnConflict.KEEP
+        tickets = [self._ticket_row(state) for state in states]
+        write(cursor, tables.TICKETS, tables.TICKET_COLUMNS, ("ticket_id",), tickets, replace)
+        metrics = [self._metric_values(row) for state in states for row in metric_values(state, self.zone)]
+        write(cursor, tables.METRICS, tables.METRIC_COLUMNS, ("ticket_id", "metric"), metrics, replace)
+        write(cursor, tables.TIMELINE, tables.TIMELINE_COLUMNS, ("ticket_id", "version"), timeline, keep)
 
-    def _ticket_values(self, state: SlaTicket) -> tuple:
-        return (*self._values(ticket_row(state)), dump_state(state))
+    def _ticket_row(self, state: SlaTicket) -> tuple:
+        values = self._ticket_values(ticket_values(state))
+        return (*values, self.states.dump(values[0], state))
 
-    def _values(self, row: Any) -> tuple:
-        return tuple(self._column(value) for value in _fields(row))
-
-    def _column(self, value: Any) -> Any:
-        # Enums as their values: psycopg would write an Enum's name ("OPEN"), not its value ("open").
-        if isinstance(value, Enum):
-            return value.value
-        return self.db.instant(value) if isinstance(value, datetime) else value
-
-    def _timeline_row(self, event: ev.TicketEvent) -> tuple:
-        detail = orjson.dumps(event.model_dump(mode="json", exclude=_COMMON)).decode()
+    def _timeline_row(self, key: str, event: ev.TicketEvent) -> tuple:
+        detail = event.model_dump_json(exclude=_COMMON)
         return (
-            str(event.ticket_id), event.originator_version, str(event.event_id), event.type,
+            key, event.originator_version, str(event.event_id), event.type,
             self.db.instant(event.occurred_at), event.actor, detail,
         )  # fmt: skip
 
 
-def _fields(row: Any) -> list:
-    return [getattr(row, name) for name in row.__slots__]
+def _row_values(row_type: type, db: ProjectionDatabase) -> Callable[[tuple], tuple]:
+    """A row's values (in the row type's field order) as the database takes them: instants as it stores them,
+    enums as their values. psycopg would write an Enum's name ("OPEN"), not its value ("open"). Which columns
+    need converting is found once, from the row type's field types."""
+    hints = get_type_hints(row_type)
+    kinds = [hints[f.name] for f in fields(row_type)]
+    converting = [(i, convert) for i, kind in enumerate(kinds) if (convert := _converter(kind, db))]
+
+    def values(row: tuple) -> tuple:
+        found = list(row)
+        for i, convert in converting:
+            found[i] = convert(found[i])
+        return tuple(found)
+
+    return values
+
+
+def _converter(annotation: Any, db: ProjectionDatabase) -> Callable[[Any], Any] | None:
+    kinds = get_args(annotation) or (annotation,)
+    if datetime in kinds:
+        return None if db.postgres else db.instant
+    if any(isinstance(kind, type) and issubclass(kind, Enum) for kind in kinds):
+        return _enum_value
+    return None
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value

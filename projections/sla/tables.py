@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections.database import ProjectionDatabase
+from projections.database import OnConflict, ProjectionDatabase
 
 TICKETS = "sla_tickets"
 METRICS = "sla_metrics"
@@ -65,15 +65,8 @@ def _index(db: ProjectionDatabase, table: str, *columns: str) -> str:
 
 def upsert(db: ProjectionDatabase, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
     """INSERT of a whole row that replaces the row of the same key: rows are always written whole."""
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    return (
-        f"INSERT INTO {db.table(table)} ({', '.join(columns)}) VALUES ({db.marks(len(columns))}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-    )
+    return db.insert(table, columns, key, OnConflict.REPLACE)
 
 
 def insert_new(db: ProjectionDatabase, table: str, columns: tuple[str, ...], key: tuple[str, ...]) -> str:
-    return (
-        f"INSERT INTO {db.table(table)} ({', '.join(columns)}) VALUES ({db.marks(len(columns))}) "
-        f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
-    )
+    return db.insert(table, columns, key, OnConflict.KEEP)

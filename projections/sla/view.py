@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -71,11 +71,14 @@ _STATE = TypeAdapter(SlaTicket)
 def fold(view: SlaTicket | None, event: ev.TicketEvent) -> SlaTicket:
     """One event applied, through the aggregate's own `evolve`, so the view cannot disagree with it."""
     # The view never decides commands, so the command ids the aggregate remembers would only bloat its state.
-    ticket = replace(evolve(view.ticket if view else None, event), seen_commands=frozenset(), command_digests={})
+    ticket = evolve(view.ticket if view else None, event, remember_commands=False)
     if view is None:
         assert isinstance(event, ev.Opened)  # evolve only starts a ticket from its opening
         return SlaTicket(ticket=ticket, reference=event.reference, source=event.source)
-    return replace(view, ticket=ticket, resolved_at=_resolved_at(view, event), answered_at=_answered(view, event))
+    return SlaTicket(
+        ticket=ticket, reference=view.reference, source=view.source, resolved_at=_resolved_at(view, event),
+        answered_at=_answered(view, event),
+    )  # fmt: skip
 
 
 def _resolved_at(view: SlaTicket, event: ev.TicketEvent) -> datetime | None:
@@ -99,31 +102,39 @@ def _late_and_unanswered(metric: Metric, answered_at: dict[str, datetime]) -> bo
 
 
 def ticket_row(view: SlaTicket) -> TicketRow:
+    return TicketRow(*ticket_values(view))
+
+
+def ticket_values(view: SlaTicket) -> tuple:
+    """The ticket's row as a tuple in TicketRow's field order: what the projection writes, without the object."""
     ticket = view.ticket
-    return TicketRow(
-        ticket_id=str(ticket.id), reference=view.reference, source=view.source, customer_id=ticket.customer_id,
-        plan=ticket.plan, department=ticket.department, channel=ticket.channel, language=ticket.language,
-        severity=ticket.severity.value, status=ticket.status, opened_at=ticket.opened_at,
-        resolved_at=view.resolved_at, version=ticket.version,
+    return (
+        str(ticket.id), view.reference, view.source, ticket.customer_id, ticket.plan, ticket.department,
+        ticket.channel, ticket.language, ticket.severity.value, ticket.status, ticket.opened_at, view.resolved_at,
+        ticket.version,
     )  # fmt: skip
 
 
 def metric_rows(view: SlaTicket, zone: ZoneInfo = BERLIN) -> list[MetricRow]:
-    return [_metric_row(view, metric, zone) for metric in view.ticket.metrics.values()]
+    return [MetricRow(*values) for values in metric_values(view, zone)]
 
 
-def _metric_row(view: SlaTicket, metric: Metric, zone: ZoneInfo) -> MetricRow:
+def metric_values(view: SlaTicket, zone: ZoneInfo = BERLIN) -> list[tuple]:
+    """Each metric's row as a tuple in MetricRow's field order: what the projection writes, without the object."""
+    ticket_id = str(view.ticket.id)
+    return [_metric_values(view, ticket_id, metric, zone) for metric in view.ticket.metrics.values()]
+
+
+def _metric_values(view: SlaTicket, ticket_id: str, metric: Metric, zone: ZoneInfo) -> tuple:
     met_at = metric.stopped_at if metric.state is MetricState.MET else None
     breached_at = metric.stopped_at if metric.state is MetricState.BREACHED else None
     answered_at = view.answered_at.get(metric.name)
     decided = met_at or breached_at
-    return MetricRow(
-        ticket_id=str(view.ticket.id), metric=metric.name, target_minutes=minutes(metric.target),
-        clock=metric.clock.value, started_at=metric.stretches[0].start, due_at=metric.due_at,
-        at_risk_at=metric.at_risk_at, at_risk_flagged=metric.at_risk_flagged, state=metric.state, met_at=met_at,
-        breached_at=breached_at, answered_at=answered_at, minutes_late=_minutes_late(metric, answered_at),
-        policy_version=view.ticket.policy_version,
-        decided_month=decided.astimezone(zone).strftime("%Y-%m") if decided else None,
+    return (
+        ticket_id, metric.name, minutes(metric.target), metric.clock.value, metric.stretches[0].start,
+        metric.due_at, metric.at_risk_at, metric.at_risk_flagged, metric.state, met_at, breached_at, answered_at,
+        _minutes_late(metric, answered_at), view.ticket.policy_version,
+        decided.astimezone(zone).strftime("%Y-%m") if decided else None,
     )  # fmt: skip
 
 
