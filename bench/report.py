@@ -15,7 +15,8 @@ from bench.measure import Latency, Measure
 from bench.sampler import StackSampler
 
 # The design's performance targets.
-INTAKE_TARGET = {"sqlite": 3.0, "postgres": 8.0}
+# The intake against the library's own aggregates saved 100 to a transaction, on the same store.
+INTAKE_TARGET = 0.7
 RELAY_TARGET = 0.8
 P50_TARGET_MS = 20.0
 P99_TARGET_MS = 100.0
@@ -45,8 +46,8 @@ class Results:
 
 
 def intake_ratio(results: Results, s: StoreResults) -> float | None:
-    """Commands stored per second over raw single-aggregate saves per second, on the same store."""
-    return _ratio(s.intake, s.save_single)
+    """Commands stored per second over raw aggregates saved 100 to a transaction per second, on the same store."""
+    return _ratio(s.intake, s.save_batched)
 
 
 def relay_ratio(results: Results, s: StoreResults) -> float | None:
@@ -66,7 +67,7 @@ def misses(results: Results) -> list[str]:
         if s.error:
             found.append(f"{s.store}: not measured ({s.error})")
             continue
-        found += _ratio_miss("intake", s.store, intake_ratio(results, s), INTAKE_TARGET[s.store], "raw 1/txn save")
+        found += _ratio_miss("intake", s.store, intake_ratio(results, s), INTAKE_TARGET, "raw 100/txn save")
         found += _ratio_miss("relay", s.store, relay_ratio(results, s), RELAY_TARGET, "raw produce")
         found += _latency_misses(s)
     return found
@@ -122,16 +123,8 @@ def _store_rows(grid: Table, results: Results, s: StoreResults) -> None:
     if s.error:
         grid.add_row("[red]not measured[/]", s.store, "", "", "", "", "", f"[red]{s.error}[/]")
         return
-    grid.add_row("raw save, es Aggregate, 1 / txn", s.store, *_figures(s.save_single, "saves/s"), "", "", "baseline")
-    batched_ratio = _ratio(s.save_batched, s.save_single)
-    grid.add_row(
-        "raw save, es Aggregate, 100 / txn",
-        s.store,
-        *_figures(s.save_batched, "agg/s"),
-        _times(batched_ratio),
-        "",
-        "reference",
-    )
+    grid.add_row("raw save, es Aggregate, 1 / txn", s.store, *_figures(s.save_single, "saves/s"), "", "", "reference")
+    grid.add_row("raw save, es Aggregate, 100 / txn", s.store, *_figures(s.save_batched, "agg/s"), "", "", "baseline")
     _target_row(
         grid,
         "intake (consumed to stored)",
@@ -139,7 +132,7 @@ def _store_rows(grid: Table, results: Results, s: StoreResults) -> None:
         s.intake,
         "cmd/s",
         intake_ratio(results, s),
-        INTAKE_TARGET[s.store],
+        INTAKE_TARGET,
     )
     grid.add_row("  events stored by intake", s.store, *_figures(s.intake_events, "ev/s"), "", "", "")
     grid.add_row("raw produce, just before relay", s.store, *_figures(s.produce, "msg/s"), "", "", "baseline")
