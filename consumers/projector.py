@@ -183,7 +183,7 @@ class Projector:
         self.consumer = self.consumers(self.assignments)
 
     def process_once(self, timeout_ms: int = 200) -> int:
-        """One poll batch, in six steps; returns how many records it handled.
+        """One poll batch, in seven steps; returns how many records it handled.
 
         1. Poll a batch. Partitions assigned since the last poll are first moved to the offsets the database
            holds for them (none: the beginning), and whatever this poll fetched for them is dropped.
@@ -199,6 +199,8 @@ class Projector:
         5. Publish the dead letters and wait until the broker has them; if that fails, nothing commits.
         6. Write the next offset of each of the batch's partitions and commit: rows and offsets together. A
            crash before the commit leaves neither, and the batch is read again from the stored offsets.
+        7. When the poll found nothing, or the refresh interval has passed, do the projections' deferred work
+           (billing's statements), each in a transaction of its own: what it left is marked in the database.
         """
         batch = self._poll(timeout_ms)
         records = [record for partition in batch.values() for record in partition]
