@@ -87,6 +87,21 @@ class StageClock:
 
         return timed
 
+    def timed_refresh(self, name: str, refresh: Callable[[], int]) -> Callable[[], int]:
+        """A projection's deferred work (billing's statements), timed: it is the projector's time too."""
+
+        def timed() -> int:
+            started = time.monotonic()
+            done = 0
+            try:
+                done = refresh()
+                return done
+            finally:
+                if done:  # a refresh with nothing marked takes no transaction: not a batch of work
+                    self.projections.setdefault(f"{name} refresh", []).append((time.monotonic() - started, done))
+
+        return timed
+
     def batch(self, polled_at: float, stored_at: float, records: list[Any]) -> None:
         saves, self._saves = self._saves, []
         self.batches.append((polled_at, stored_at, saves, records))
@@ -181,6 +196,8 @@ class Components:
         for projector in self.components[2:]:
             for projection in projector.projections:
                 projection.apply = clock.timed_projection(projection.name, projection.apply)
+                if callable(getattr(projection, "refresh", None)):
+                    projection.refresh = clock.timed_refresh(projection.name, projection.refresh)
         self.stop_flag = StopFlag()
         self._threads = [
             threading.Thread(target=component.run, kwargs={"stop": self.stop_flag}, name=name, daemon=True)

@@ -24,6 +24,8 @@ from projections.database import ProjectionDatabase
 log = logging.getLogger(__name__)
 # The database is down or locked: read the same batch again after this pause rather than dead-letter it.
 STORE_RETRY_SECONDS = 1.0
+# Deferred work (billing's statements) is done at least this often while batches keep coming, unless told otherwise.
+REFRESH_EVERY_MS = 500
 # Every event the store records, by the name the relay puts in the message-type header: tickets, plans, closings.
 DOMAIN_EVENTS = {t.__name__: t for t in (*ev.TICKET_EVENTS, ev.PlanSubscribed, ev.MonthClosed)}
 
@@ -40,6 +42,13 @@ class Projection(Protocol):
 
     def apply(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> Any:
         """Returns an object with `applied`, `repeats` and `failures` (each with `event`, `kind`, `reason`)."""
+
+
+class Refreshing(Protocol):
+    """A projection that defers part of its work past the batches (billing's statements): `refresh` does what
+    the batches left, in a transaction of its own, and returns how much."""
+
+    def refresh(self) -> int: ...
 
 
 @dataclass
@@ -117,6 +126,7 @@ class Projector:
         topic: str,
         dlq_topic: str,
         group: str,
+        refresh_every_ms: int = REFRESH_EVERY_MS,
     ):
         self.db = db
         self.projections = list(projections)
@@ -129,6 +139,10 @@ class Projector:
         self.consumers = consumers
         self.consumer = consumers(self.assignments)
         self.idle = IdleWatch()
+        self.refreshing: list[Refreshing] = [p for p in self.projections if callable(getattr(p, "refresh", None))]
+        self.refresh_every_s = refresh_every_ms / 1000
+        # Due at once: marks a crash left before its refresh are done on the first poll.
+        self._refreshed_at = float("-inf")
 
     def __enter__(self) -> Projector:
         return self
@@ -157,6 +171,7 @@ class Projector:
                 break
             if self.idle.stuck(bool(self.consumer.assignment())):
                 self._rejoin()
+        self.refresh()  # a bounded run ends with complete statements: its caller may read them next
         return self.stats
 
     def _rejoin(self) -> None:
@@ -168,7 +183,7 @@ class Projector:
         self.consumer = self.consumers(self.assignments)
 
     def process_once(self, timeout_ms: int = 200) -> int:
-        """One poll batch, in six steps; returns how many records it handled.
+        """One poll batch, in seven steps; returns how many records it handled.
 
         1. Poll a batch. Partitions assigned since the last poll are first moved to the offsets the database
            holds for them (none: the beginning), and whatever this poll fetched for them is dropped.
@@ -184,10 +199,13 @@ class Projector:
         5. Publish the dead letters and wait until the broker has them; if that fails, nothing commits.
         6. Write the next offset of each of the batch's partitions and commit: rows and offsets together. A
            crash before the commit leaves neither, and the batch is read again from the stored offsets.
+        7. When the poll found nothing, or the refresh interval has passed, do the projections' deferred work
+           (billing's statements), each in a transaction of its own: what it left is marked in the database.
         """
         batch = self._poll(timeout_ms)
         records = [record for partition in batch.values() for record in partition]
         if not records:
+            self.refresh()  # idle: nothing to coalesce with, so deferred work waits no longer
             return 0
         try:
             self._apply(records)
@@ -196,7 +214,19 @@ class Projector:
             return 0
         self.stats.records += len(records)
         self.stats.batches += 1
+        if time.monotonic() - self._refreshed_at >= self.refresh_every_s:
+            self.refresh()
         return len(records)
+
+    def refresh(self) -> None:
+        """The projections' deferred work, each in a transaction of its own after the batches' commits; a
+        failure leaves it marked in the database for the next refresh."""
+        self._refreshed_at = time.monotonic()
+        for projection in self.refreshing:
+            try:
+                projection.refresh()
+            except self.db.errors as error:
+                log.error("projection database unavailable, deferred work left for the next refresh: %s", error)
 
     def _apply(self, records: list[Any]) -> None:
         parsed = [(record, _parse(record)) for record in records]
@@ -283,6 +313,7 @@ class Projector:
                 projection.create_tables(cursor)
 
     def close(self) -> None:
+        self.refresh()
         self.dead_letters.close()
         self.consumer.close()
         self.db.close()

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # fetched, so the work per batch (offsets, billing's statements) is shared by many events; a projector that
     # keeps up gets smaller polls, as soon as records arrive.
     projector_batch: int = Field(default=5000, ge=1)
+    # How often the billing statements of the customers batches touched are rewritten from the stored fold (ms):
+    # batches store the fold and mark its customers, a refresh does the marked statements. Statements follow the
+    # events by at most this much (and at once when the projector is idle or closes).
+    billing_refresh_ms: int = Field(default=500, ge=0)
     # How often the watchdog looks at the SLA view and the calendar for passed deadlines and months to close.
     watchdog_interval_s: float = Field(default=5.0, gt=0)
     relay_name: str = "relay:tickets.events"

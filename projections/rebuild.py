@@ -12,6 +12,7 @@ has committed for it. The switch makes sure of that:
    EXCLUSIVE, which waits for the projector's open batch to commit and holds its next one). Every event the
    projector has committed by then was stored before the relay published it, so reading the log to its end
    now, inside the lock, covers all of them: the new tables are at or ahead of the old ones, ticket by ticket.
+   Then the work the view's batches deferred (billing's statements) is done, so the new tables are complete.
 4. Drop the old tables, rename the fresh ones, give their keys and indexes the live names, commit.
 
 After the switch the projector goes on from its own offsets: an event the rebuild already covered is at or
@@ -53,6 +54,10 @@ class Projection(Protocol):
     def apply(self, cursor: Any, events: Sequence[ev.TicketEvent]) -> Any: ...
 
 
+def settled_already(_projection: Any, _cursor: Any) -> None:
+    """A view whose batches leave no work behind: its tables are complete after every batch."""
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A table verify compares: its key and the columns that must be equal (internal state left out)."""
@@ -72,6 +77,8 @@ class RebuildableView:
     create_bare_tables: Callable[[ProjectionDatabase, Any], None]
     create_indexes: Callable[[ProjectionDatabase, Any], None]
     comparisons: tuple[Comparison, ...]
+    # The work the view's batches defer (billing's statements), done in the cursor: before a switch or a compare.
+    settle: Callable[[Any, Any], None] = settled_already
 
 
 class RenamedTables(ProjectionDatabase):
@@ -123,6 +130,9 @@ class Replay:
         self.failures += len(result.failures)
         self.progress(self.position, target)
 
+    def settle(self, cursor: Any) -> None:
+        self.view.settle(self.projection, cursor)
+
     def close(self) -> None:
         self.scratch.close()
 
@@ -162,6 +172,7 @@ def _switch(replay: Replay, cursor: Any) -> None:
     target = replay.log.last_id()
     while replay.position < target:
         replay.copy_batch(cursor, target)
+    replay.settle(cursor)
     # The analysts' views read the live tables: PostgreSQL refuses to drop a table a view depends on.
     had_views = drop_views(live, cursor)
     for name in view.tables:

@@ -40,14 +40,19 @@ def verify(live: ProjectionDatabase, view: RebuildableView, log: EventLog, progr
     """Replay every stored event into scratch tables, compare, and drop the scratch tables again.
 
     The store is read up to its end at the start: a projector that is still behind (or an event stored since)
-    shows up as differences, so verify a view once the projector has caught up.
+    shows up as differences, so verify a view once the projector has caught up. Work the view's batches defer
+    (billing's statements) is done first on both sides, so both are complete.
     """
+    with live.transaction() as cursor:  # the live view's deferred work too: compare complete tables
+        view.create_bare_tables(live, cursor)  # tables a newer version added (billing's marks), if missing
+        view.settle(view.projection(live), cursor)
     replay = Replay(live, view, log, VERIFY_SUFFIX, progress)
     try:
         replay.fresh_tables()
         replay.copy(log.last_id())
         verdict = Verdict(view.name, replay.events)
         with replay.scratch.transaction() as cursor:
+            replay.settle(cursor)
             for comparison in view.comparisons:
                 _compare(cursor, live, replay.scratch, comparison, verdict)
             replay.drop(cursor)

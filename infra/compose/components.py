@@ -122,6 +122,7 @@ def build_projector(
             topic=settings.topics.events,
             dlq_topic=settings.topics.events_dlq,
             group=group or settings.projector_group,
+            refresh_every_ms=settings.billing_refresh_ms,
         )
     except KafkaError as error:
         db.close()

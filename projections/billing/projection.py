@@ -32,7 +32,8 @@ class BillingProjection:
     """Keeps `billing_statements` and `billing_statement_lines` equal to the billing fold of the events seen.
 
     The fold's state is stored with them: the closings (shared by all customers) and each customer's usage,
-    frozen statements and carried adjustments, so a batch loads only the customers it touches.
+    frozen statements and carried adjustments, so a batch loads only the customers it touches. A batch stores
+    the fold and marks its customers; `refresh` rewrites the marked customers' statements, coalescing batches.
     """
 
     name = "billing"
@@ -45,6 +46,8 @@ class BillingProjection:
         # The stored shares and closings as last read or written: a batch parses only rows changed meanwhile.
         self.shares: StateCache[CustomerBilling] = StateCache(CUSTOMER.validate_json, _dumper(CUSTOMER))
         self.closings: StateCache[Closings] = StateCache(CLOSINGS.validate_json, _dumper(CLOSINGS))
+        # Whether marks may wait: this object's batches set some, or (at the start) a crash may have left some.
+        self.pending = True
 
     def create_tables(self, cursor: Any) -> None:
         tables.create_tables(self.db, cursor)
@@ -53,7 +56,7 @@ class BillingProjection:
         create_views(self.db, cursor)
 
     def apply(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> Applied:
-        """Fold a batch, in five steps.
+        """Fold a batch, in five steps; its statements wait for the next `refresh` (docs/billing.md).
 
         1. Lock and load the closings: the fold's clock is shared by all partitions, so batches of projectors
            in one group take turns here (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises them already).
@@ -61,8 +64,9 @@ class BillingProjection:
            stored share of each customer the batch touches; every customer's when the batch closes a month
            or enters a new one (their statements change too).
         3. Fold the events, in the order given; an event the fold refuses is a failure.
-        4. Rewrite the statements and lines of the loaded customers, as of the fold's clock.
-        5. Store the fold's state and the ids of the events folded.
+        4. Store the fold's state (a customer's share only when it changed) and the ids of the events folded.
+        5. Mark the loaded customers' statements to be refreshed: in this transaction, so a crash before the
+           refresh leaves the marks, and the next refresh (after a restart) does them.
         """
         closings = self._closings(cursor)
         fresh, result = self._fresh(cursor, events)
@@ -72,10 +76,57 @@ class BillingProjection:
         loaded = self._customers(cursor, wanted)
         fold = restore(self.book, closings, loaded)
         folded = [event for event in fresh if self._fold_one(fold, event, result)]
-        names = set(loaded) | set(fold.usage.subscriptions) | _customers_in(folded)
-        self._write_statements(cursor, fold, sorted(names))
-        self._write_state(cursor, fold, sorted(names), folded)
+        names = sorted(set(loaded) | set(fold.usage.subscriptions) | _customers_in(folded))
+        self._write_state(cursor, fold, names, loaded, folded)
+        self._mark(cursor, names)
+        self.pending = True
         return result
+
+    def refresh(self) -> int:
+        """Rewrite the marked customers' statements in a transaction of their own; returns how many customers.
+
+        Without a batch since the last refresh it does nothing: an idle projector takes no lock every poll.
+        """
+        if not self.pending:
+            return 0
+        self.pending = False  # before: a batch folded during the refresh sets it again
+        try:
+            with self.db.transaction() as cursor:
+                return self.refresh_in(cursor)
+        except Exception:
+            self.pending = True
+            raise
+
+    def refresh_in(self, cursor: Any) -> int:
+        """The marked customers' statements rewritten from the stored fold, in four steps.
+
+        1. Lock and load the closings, as a batch does: batches of other projectors wait meanwhile.
+        2. Read the marks with their counts, and the stored shares of the marked customers.
+        3. Rewrite their statements as the fold now has them (only those that changed, with their lines).
+        4. Clear each mark whose count is still the one read: one set again meanwhile stays for the next refresh.
+        """
+        closings = self._closings(cursor)
+        marks = self._marks(cursor)
+        if marks:
+            fold = restore(self.book, closings, self._customers(cursor, set(marks)))
+            self._write_statements(cursor, fold, sorted(marks))
+            self._clear(cursor, marks)
+        return len(marks)
+
+    def _mark(self, cursor: Any, customer_ids: list[str]) -> None:
+        cursor.executemany(
+            f"INSERT INTO {self.db.table(tables.REFRESH)} AS marked (customer_id, marks) VALUES ({self.db.mark}, 1) "
+            "ON CONFLICT (customer_id) DO UPDATE SET marks = marked.marks + 1",
+            [(customer_id,) for customer_id in customer_ids],
+        )
+
+    def _marks(self, cursor: Any) -> dict[str, int]:
+        cursor.execute(f"SELECT customer_id, marks FROM {self.db.table(tables.REFRESH)}")
+        return dict(cursor.fetchall())
+
+    def _clear(self, cursor: Any, marks: dict[str, int]) -> None:
+        condition = f"customer_id = {self.db.mark} AND marks = {self.db.mark}"
+        cursor.executemany(f"DELETE FROM {self.db.table(tables.REFRESH)} WHERE {condition}", list(marks.items()))
 
     def _fresh(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> tuple[list[ev.DomainEvent], Applied]:
         held = self._held(cursor, {str(event.event_id) for event in events})
@@ -173,13 +224,17 @@ class BillingProjection:
         lines = [self._line(row) for s in found for row in line_rows(s)]
         write(cursor, tables.LINES, tables.LINE_COLUMNS, ("customer_id", "month", "line"), lines, keep)
 
-    def _write_state(self, cursor: Any, fold: BillingFold, customer_ids: list[str], folded: list) -> None:
+    def _write_state(
+        self, cursor: Any, fold: BillingFold, names: list[str], loaded: dict[str, CustomerBilling], folded: list
+    ) -> None:
         db = self.db
         cursor.execute(
             upsert(db, tables.CLOSINGS, ("singleton", "state"), ("singleton",)),
             (1, self.closings.dump(_CLOSINGS_KEY, closings_of(fold))),
         )
-        shares = customers_of(fold, customer_ids)
+        # A share equal to the stored one (a customer loaded only because the batch reached everyone) is not
+        # dumped again: its text in the database and the cache is still the truth.
+        shares = {c: share for c, share in customers_of(fold, names).items() if loaded.get(c) != share}
         rows = [(customer_id, self.shares.dump(customer_id, share)) for customer_id, share in shares.items()]
         db.write_rows(cursor, tables.CUSTOMERS, ("customer_id", "state"), ("customer_id",), rows, OnConflict.REPLACE)
         seen = [(str(e.event_id), e.type, db.instant(e.occurred_at)) for e in folded]

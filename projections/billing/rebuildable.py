@@ -22,6 +22,7 @@ def billing_view(book: PolicyBook) -> RebuildableView:
         projection=lambda db: BillingProjection(db, book),
         create_bare_tables=_bare_tables,
         create_indexes=tables.create_indexes,
+        settle=lambda projection, cursor: projection.refresh_in(cursor),
         comparisons=(
             # The fold's state (customers' shares, closings) is left out: the statements say what it means. So is
             # an open statement's as_of (in its column and its JSON): it is the fold's clock when the customer was

@@ -11,7 +11,9 @@ LINES = "billing_statement_lines"
 CUSTOMERS = "billing_customers"
 CLOSINGS = "billing_closings"
 SEEN = "billing_events"
-TABLES = (STATEMENTS, LINES, CUSTOMERS, CLOSINGS, SEEN)
+# Customers whose statements wait for the next refresh (a count of marks: a refresh clears only those it saw).
+REFRESH = "billing_refresh"
+TABLES = (STATEMENTS, LINES, CUSTOMERS, CLOSINGS, SEEN, REFRESH)
 
 STATEMENT_COLUMNS = (
     "customer_id", "month", "plan", "policy_version", "currency", "plan_fee", "included_allowance", "included_used",
@@ -61,4 +63,5 @@ def _statements(db: ProjectionDatabase) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {db.table(CLOSINGS)} (singleton INTEGER PRIMARY KEY, state TEXT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {db.table(SEEN)} (event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
         f"occurred_at {instant} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {db.table(REFRESH)} (customer_id TEXT PRIMARY KEY, marks INTEGER NOT NULL)",
     ]

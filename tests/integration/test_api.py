@@ -45,6 +45,7 @@ def store_example(settings: Settings, policy_book) -> None:
         billing.create_tables(cursor)
         sla.apply(cursor, [e for e in events if isinstance(e, TicketEvent)])
         billing.apply(cursor, events)
+        billing.refresh_in(cursor)  # the statements, as the projector's next refresh writes them
     db.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -43,15 +44,23 @@ def memory_database() -> ProjectionDatabase:
     return ProjectionDatabase(lambda: connection)
 
 
-def projected(book, events: list, batch: int) -> ProjectionDatabase:
+def projected(book, events: list, batch: int, refresh_every: int | None = None) -> ProjectionDatabase:
+    """The events applied in batches, statements refreshed after every `refresh_every` batches and at the end."""
     db = memory_database()
     projection = BillingProjection(db, book)
     with db.transaction() as cursor:
         projection.create_tables(cursor)
-    for start in range(0, len(events), batch):
+    for number, start in enumerate(range(0, len(events), batch), start=1):
         with db.transaction() as cursor:
             projection.apply(cursor, events[start : start + batch])
+        if refresh_every and number % refresh_every == 0:
+            projection.refresh()
+    projection.refresh()
     return db
+
+
+def marked(db: ProjectionDatabase) -> dict[str, int]:
+    return dict(db.query("SELECT customer_id, marks FROM billing_refresh"))
 
 
 def stored_statements(db: ProjectionDatabase) -> list[Statement]:
@@ -73,8 +82,10 @@ def test_a_late_escalation_is_one_adjustment_line_on_april_and_march_stays_as_cl
     db = projected(policy_book, events[:late], 1_000)
     march = "SELECT statement FROM billing_statements WHERE customer_id = 'acme' AND month = '2026-03'"
     closed = db.query(march)
+    projection = BillingProjection(db, policy_book)
     with db.transaction() as cursor:
-        BillingProjection(db, policy_book).apply(cursor, events[late:])
+        projection.apply(cursor, events[late:])
+    projection.refresh()
     assert db.query(march) == closed and '"closed":true' in closed[0][0]
     lines = db.query(
         "SELECT month, kind, reference, amount, adjusted_month FROM billing_statement_lines WHERE kind = 'adjustment'"
@@ -96,3 +107,92 @@ def test_one_event_a_batch_leaves_every_row_as_one_batch_of_all_would(policy_boo
     for table in ("billing_statements", "billing_statement_lines"):
         select = f"SELECT * FROM {table} ORDER BY 1, 2, 3"
         assert one_by_one.query(select) == all_at_once.query(select) != []
+
+
+@pytest.mark.parametrize("refresh_every", [1, 2, 5])
+def test_refreshes_between_batches_end_as_the_pure_fold(policy_book, refresh_every):
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    db = projected(policy_book, events, 7, refresh_every)
+    fold = BillingFold(policy_book).apply_all(events)
+    assert stored_statements(db) == all_statements(fold, fold.clock)
+    assert marked(db) == {}
+
+
+def test_a_batch_writes_no_statement_but_marks_its_customers(policy_book):
+    events = recorded_events(policy_book)
+    db = memory_database()
+    projection = BillingProjection(db, policy_book)
+    with db.transaction() as cursor:
+        projection.create_tables(cursor)
+        projection.apply(cursor, events)
+    assert stored_statements(db) == [] and set(marked(db)) == {e.customer_id for e in events if e.type == "Opened"}
+
+
+def test_marks_left_by_a_crash_before_the_refresh_are_done_by_a_new_projection(policy_book):
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    db = memory_database()
+    crashed = BillingProjection(db, policy_book)
+    with db.transaction() as cursor:
+        crashed.create_tables(cursor)
+    for start in range(0, len(events), 4):
+        with db.transaction() as cursor:
+            crashed.apply(cursor, events[start : start + 4])
+    left = marked(db)
+    assert stored_statements(db) == [] and left != {}
+    assert BillingProjection(db, policy_book).refresh() == len(left)
+    fold = BillingFold(policy_book).apply_all(events)
+    assert stored_statements(db) == all_statements(fold, fold.clock) and marked(db) == {}
+
+
+class MarkedMeanwhile(BillingProjection):
+    """Folds more events in the middle of its refresh, as another projector's batch between read and clear."""
+
+    def __init__(self, db, book, meanwhile: list):
+        super().__init__(db, book)
+        self.meanwhile = meanwhile
+
+    def _write_statements(self, cursor, fold, customer_ids) -> None:
+        super()._write_statements(cursor, fold, customer_ids)
+        if self.meanwhile:
+            self.apply(cursor, self.meanwhile)
+            self.meanwhile = []
+
+
+def test_a_refresh_clears_only_the_marks_it_read_and_leaves_those_set_meanwhile(policy_book):
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    late = next(i for i, e in enumerate(events) if e.type == "Escalated" and e.occurred_at.month == 4)
+    db = memory_database()
+    projection = MarkedMeanwhile(db, policy_book, events[late:])
+    with db.transaction() as cursor:
+        projection.create_tables(cursor)
+        projection.apply(cursor, events[:late])
+    read = marked(db)
+    projection.refresh()
+    assert marked(db) == {"acme": read["acme"] + 1}  # the late escalation's customer, marked again meanwhile
+    projection.refresh()
+    fold = BillingFold(policy_book).apply_all(events)
+    assert stored_statements(db) == all_statements(fold, fold.clock) and marked(db) == {}
+
+
+def test_a_late_event_for_a_closed_month_is_one_adjustment_line_however_often_refreshed(policy_book):
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    lines = (
+        "SELECT month, kind, reference, amount, adjusted_month FROM billing_statement_lines WHERE kind = 'adjustment'"
+    )
+    for refresh_every in (1, 3, None):
+        db = projected(policy_book, events, 2, refresh_every)
+        assert db.query(lines) == [("2026-04", "adjustment", "crm:A-6", "74.00", "2026-03")]
+
+
+def test_a_share_the_batch_did_not_change_is_not_written_again(policy_book):
+    """A second closing of March loads every customer (it reaches everyone) but changes none of them."""
+    events = recorded_events(policy_book, [CLOSE_MARCH])
+    db = projected(policy_book, events, 1_000)
+    closed_again = next(e for e in events if e.type == "MonthClosed").model_copy(update={"event_id": uuid4()})
+    projection = BillingProjection(db, policy_book)
+    dumped, dump = [], projection.shares.dump
+    projection.shares.dump = lambda key, state: dumped.append(key) or dump(key, state)
+    with db.transaction() as cursor:
+        result = projection.apply(cursor, [closed_again])
+    customers = {row[0] for row in db.query("SELECT customer_id FROM billing_customers")}
+    assert result.applied == 1 and dumped == [] and set(marked(db)) == customers != set()

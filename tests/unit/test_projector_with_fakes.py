@@ -129,3 +129,48 @@ def test_a_newly_assigned_partition_is_moved_to_its_stored_offset_and_its_fetche
 
     assert projector.process_once() == 0
     assert projector.consumer.seeks == {PARTITION: 1}
+
+
+class CountedRefresh(SlaProjection):
+    """The SLA view with a deferred part that only counts when the projector asks for it."""
+
+    def __init__(self, db):
+        super().__init__(db)
+        self.refreshes = 0
+
+    def refresh(self) -> int:
+        self.refreshes += 1
+        return 0
+
+
+def refreshing_projector(refresh_every_ms: int) -> Projector:
+    db = ProjectionDatabase(lambda: sqlite3.connect(":memory:", isolation_level=None))
+    return Projector(
+        db, [CountedRefresh(db)], FakeConsumer, FakeProducer(), topic=TOPIC, dlq_topic="dlq", group="g",
+        refresh_every_ms=refresh_every_ms,
+    )  # fmt: skip
+
+
+def test_deferred_work_waits_for_its_interval_and_is_done_when_idle_and_on_close():
+    story = opened()
+    story.send(respond(story.id, "2026-03-02T11:00+01:00"))
+    events = story.events()
+    projector = refreshing_projector(refresh_every_ms=3_600_000)
+    projection = projector.projections[0]
+    projector.consumer.batches += [{PARTITION: records(events[:1])}, {PARTITION: records(events[1:], 1)}]
+    projector.process_once()
+    assert projection.refreshes == 1  # the first batch: marks a crash may have left are due at once
+    projector.process_once()
+    assert projection.refreshes == 1  # the second batch comes within the interval: its work waits
+    projector.process_once()
+    assert projection.refreshes == 2  # nothing new: the projector is idle, the work waits no longer
+    projector.close()
+    assert projection.refreshes == 3
+
+
+def test_a_bounded_run_ends_with_its_deferred_work_done():
+    projector = refreshing_projector(refresh_every_ms=3_600_000)
+    projector.consumer.batches += [{PARTITION: records(opened().events())}]
+    projector.run(max_messages=1)
+    assert projector.stats.records == 1 and projector.projections[0].refreshes == 2  # first batch, end of run
+    projector.close()
