@@ -18,7 +18,7 @@ from consumers.idle_watch import IdleWatch
 from consumers.parking import ParkingLot
 from consumers.records import DeadLetter, Record, validate
 from consumers.waiting import Waiting
-from consumers.write_side import WriteSide
+from consumers.write_side import StatesReader, WriteSide
 from domain.commands import Command
 from domain.desk import Outcome, OutcomeStatus, TicketDesk
 from infra.kafka.guard import UnreadableRecord
@@ -66,7 +66,8 @@ class Intake:
     """Consumes command batches; offsets are committed only after the store, the lot and the DLQ hold the result.
 
     It receives its Kafka clients: `consumers` builds a KafkaConsumer subscribed to the commands topic (called
-    again when the consumer must rejoin afresh), `dlq` is the producer for dead letters.
+    again when the consumer must rejoin afresh), `dlq` is the producer for dead letters; and from the store,
+    `read_states` reads a batch's streams at once (without one, the write side reads them one by one).
     """
 
     def __init__(
@@ -79,10 +80,11 @@ class Intake:
         *,
         on_stored: Callable[[], None] = lambda: None,
         on_batch: BatchObserver | None = None,
+        read_states: StatesReader | None = None,
     ):
         self.settings = settings
         self.desk = desk
-        self.write_side = WriteSide(desk)
+        self.write_side = WriteSide(desk, read_states=read_states)
         self.consumers = consumers
         self.consumer = consumers()
         self.dead_letters = DeadLetters(dlq, settings.topics.commands_dlq)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -24,6 +24,10 @@ MAX_CONFLICT_RETRIES = 30
 BACKOFF_SECONDS = 0.002
 # Ticket states kept between batches: a busy intake then rarely reads a ticket back from the store.
 RECENT_STATES = 50_000
+
+# The port that reads many streams' states at once, in one store round trip (or a few): a stream with no events
+# yet is simply absent from the answer. The composition root provides one for each store it knows.
+StatesReader = Callable[[Collection[UUID]], dict[UUID, rules.State]]
 
 
 class WriteContention(PersistenceError):
@@ -96,9 +100,12 @@ def _subscriptions_first(commands: Sequence[Command]) -> list[int]:
 class WriteSide:
     """Applies commands through a TicketDesk a batch at a time, riding out concurrent writers."""
 
-    def __init__(self, desk: TicketDesk, recent_states: int = RECENT_STATES):
+    def __init__(
+        self, desk: TicketDesk, recent_states: int = RECENT_STATES, *, read_states: StatesReader | None = None
+    ):
         self.desk = desk
         self._recent = _RecentStates(recent_states)
+        self._read_states = read_states or self._read_one_by_one
 
     def handle(self, command: Command) -> Outcome:
         """One command in its own transaction, retrying on a concurrent write."""
@@ -107,14 +114,15 @@ class WriteSide:
     def handle_batch(self, commands: Sequence[Command]) -> list[Outcome]:
         """Apply commands in order and save all their events in ONE transaction.
 
-        1. Decide each command against the states loaded so far (refusals don't stop the batch); plan
+        1. Read every stream the commands need and no kept state covers, all at once (`StatesReader`).
+        2. Decide each command against the states loaded so far (refusals don't stop the batch); plan
            subscriptions go first, see `_subscriptions_first`.
-        2. Save every new event at once.
-        3. Keep the new states for the next batch.
-        4. On a conflict with a concurrent writer, forget the kept states and redo the batch on fresh ones.
+        3. Save every new event at once.
+        4. Keep the new states for the next batch.
+        5. On a conflict with a concurrent writer, forget the kept states and redo the batch on fresh ones.
         """
         for attempt in range(MAX_CONFLICT_RETRIES):
-            workspace = _Workspace()
+            workspace = self._load(commands)
             outcomes: list[Outcome] = [None] * len(commands)  # type: ignore[list-item]
             for index in _subscriptions_first(commands):
                 outcomes[index] = self._decide(commands[index], workspace)
@@ -132,17 +140,28 @@ class WriteSide:
             return outcomes
         raise WriteContention(f"gave up after {MAX_CONFLICT_RETRIES} write conflicts")
 
+    def _load(self, commands: Sequence[Command]) -> _Workspace:
+        """A workspace holding the state of every stream the commands read: kept from a recent batch, or read."""
+        workspace = _Workspace()
+        to_read: list[UUID] = []
+        for stream in dict.fromkeys(stream for command in commands for stream in rules.streams_read(command)):
+            remembered = self._recent.get(stream)
+            if remembered is None:
+                to_read.append(stream)
+            else:
+                workspace.remembered.add(stream)
+                workspace.states[stream] = remembered
+        if to_read:
+            stored = self._read_states(to_read)
+            workspace.states.update((stream, stored.get(stream)) for stream in to_read)  # absent: no events yet
+        return workspace
+
+    def _read_one_by_one(self, streams: Collection[UUID]) -> dict[UUID, rules.State]:
+        """The fallback for a store with no `StatesReader`: one read per stream."""
+        return {stream: self.desk.state(stream) for stream in streams}
+
     def _decide(self, command: Command, workspace: _Workspace) -> Outcome:
-        states = {stream: self._state_in(workspace, stream) for stream in rules.streams_read(command)}
+        states = {stream: workspace.states[stream] for stream in rules.streams_read(command)}
         outcome = outcome_of(states, command, self.desk.policies)
         workspace.record(outcome)
         return outcome
-
-    def _state_in(self, workspace: _Workspace, stream: UUID) -> rules.State:
-        """The stream's state in this batch: changed here already, kept from a recent batch, or read."""
-        if stream not in workspace.states:
-            remembered = self._recent.get(stream)
-            if remembered is not None:
-                workspace.remembered.add(stream)
-            workspace.states[stream] = remembered or self.desk.state(stream)
-        return workspace.states[stream]

@@ -29,6 +29,7 @@ from infra.policy_files import load_policy
 from infra.retry import Unavailable, one_line
 from infra.settings import Settings
 from infra.store import describe_store
+from infra.store_reads import states_reader
 from producers.client import CommandPublisher
 from producers.relay import Relay
 from projections.billing.projection import BillingProjection
@@ -70,6 +71,7 @@ def build_intake(
             dead_letter_producer(settings, bootstrap),
             build_parking_lot(settings),
             on_stored=stored.set if stored else lambda: None,
+            read_states=states_reader(desk),
         )
     except KafkaError as error:
         desk.close()

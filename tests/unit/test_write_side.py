@@ -7,6 +7,7 @@ from eventsourcing.persistence import IntegrityError
 
 from consumers import write_side
 from consumers.write_side import WriteContention, WriteSide
+from domain.commands import customer_stream_id
 from domain.desk import OutcomeStatus, TicketDesk
 from tests.unit.builders import open_ticket, respond, shipped_book, subscribe, unique
 
@@ -68,3 +69,50 @@ def test_a_remembered_ticket_is_not_read_back_but_a_no_op_on_it_is_checked_on_th
     # A repeat is a no-op on the remembered ticket, which might be stale: decided again on the store's state.
     assert side.handle(response).status is OutcomeStatus.UNCHANGED
     assert reads == [opening.ticket_id]
+
+
+class CountingReader:
+    """A fake `StatesReader` on a desk's store: notes each call, answers only streams that have events."""
+
+    def __init__(self, desk: TicketDesk):
+        self.desk = desk
+        self.calls: list[list] = []
+
+    def __call__(self, streams):
+        self.calls.append(list(streams))
+        return {stream: state for stream in streams if (state := self.desk.state(stream)) is not None}
+
+
+def test_a_batch_reads_every_stream_it_needs_in_one_call_and_absent_ones_are_new():
+    desk = TicketDesk(shipped_book())
+    customer = unique("cust")
+    WriteSide(desk).handle(subscribe(customer, "standard"))
+    reader = CountingReader(desk)
+    openings = [open_ticket(customer, "2026-03-02T10:00+01:00") for _ in range(3)]
+    replies = [respond(opening.ticket_id, "2026-03-02T11:00+01:00") for opening in openings]
+
+    outcomes = WriteSide(desk, read_states=reader).handle_batch([*openings, *replies])
+
+    assert [o.status for o in outcomes] == [OutcomeStatus.APPLIED] * 6
+    # One read for the batch: the three new tickets and the customer's plans, each once.
+    [streams] = reader.calls
+    assert sorted(streams) == sorted([*(o.ticket_id for o in openings), customer_stream_id(customer)])
+    assert all(desk.ticket(o.ticket_id).version == 2 for o in openings)
+
+
+def test_kept_states_are_not_read_and_a_lost_race_reads_the_batch_afresh_in_one_call():
+    desk = RacedDesk(losses=0)
+    customer = unique("cust")
+    opening = open_ticket(customer, "2026-03-02T10:00+01:00")
+    reader = CountingReader(desk)
+    side = WriteSide(desk, read_states=reader)
+    side.handle_batch([subscribe(customer, "standard"), opening])
+    reader.calls.clear()
+    desk.losses, desk.saves = 1, 0
+
+    outcome = side.handle(respond(opening.ticket_id, "2026-03-02T11:00+01:00"))
+
+    assert outcome.status is OutcomeStatus.APPLIED
+    # First attempt on the kept ticket (no read); after the conflict, the ticket read from the store, once.
+    assert reader.calls == [[opening.ticket_id]]
+    assert desk.ticket(opening.ticket_id).version == 2
