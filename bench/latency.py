@@ -9,7 +9,6 @@ desk's `save` (the store transaction), a consumer of the events topic, and a pol
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import threading
 import time
@@ -19,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from rich.console import Console
 from rich.table import Table
 
 from bench import end_to_end, workload
 from bench.measure import Screen
 from bench.publisher import publish_timed
+from bench.report import quiet_console
 from bench.resources import Resources, StoreUnavailable
 from consumers.projector import Projector
 from infra.compose.components import StopFlag, build_intake, build_projector, build_relay
@@ -415,11 +414,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("kafka").setLevel(logging.ERROR)
-    console = Console()
-    if not console.is_terminal:
-        console.width = 150
+    console = quiet_console()
     stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)
     runs = []
     with ExitStack() as stack, Screen(console) as screen:

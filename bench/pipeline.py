@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import logging
 import os
 import platform
 from contextlib import ExitStack, nullcontext
@@ -14,7 +13,7 @@ from rich.console import Console
 
 from bench import end_to_end, raw, report, stages, workload
 from bench.measure import Measure, Screen
-from bench.report import Results, StoreResults
+from bench.report import Results, StoreResults, quiet_console
 from bench.resources import Resources, StoreUnavailable
 from bench.sampler import StackSampler
 from infra.compose.components import build_intake, build_relay
@@ -234,11 +233,7 @@ def _load() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("kafka").setLevel(logging.ERROR)
-    console = Console()
-    if not console.is_terminal:
-        console.width = 150  # a file or a pipe: wide enough for the table on one line per row
+    console = quiet_console()
     bench = _run(args, console)
     console.print(report.table(bench.results))
     report.print_summary(console, bench.results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import pstats
 import re
 from dataclasses import dataclass, field
@@ -234,3 +235,13 @@ def _short_paths(text: str) -> str:
     text = re.sub(r"\S*/site-packages/", "", text)
     text = re.sub(r"\S*/lib/python3\.\d+/", "", text)
     return text.replace(f"{Path(__file__).resolve().parents[1]}/", "")
+
+
+def quiet_console() -> Console:
+    """The console a benchmark prints to, with kafka-python's log lines kept out of its tables."""
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    console = Console()
+    if not console.is_terminal:
+        console.width = 150  # a file or a pipe: wide enough for the table on one line per row
+    return console

@@ -15,7 +15,7 @@ from infra.cli import app
 from infra.compose.components import build_projector, build_relay
 from infra.compose.desk import build_desk
 from infra.compose.projections import build_projection_database
-from infra.compose.rebuild import VIEWS, StoreLog
+from infra.compose.rebuild import store_log, views
 from infra.settings import Settings
 from projections.rebuild import rebuild
 from projections.sla import queries
@@ -117,6 +117,16 @@ def tickets_of(customer: str, count: int, offset: int) -> list[c.Command]:
 @pytest.mark.kafka
 def test_the_live_projector_keeps_running_through_a_rebuild(pipeline, kafka_bootstrap, policy_book):
     """Commands are stored and relayed while the projector runs and the view is rebuilt; it ends equal."""
+    report, projector, _ = rebuild_while_live("sla", pipeline, kafka_bootstrap, policy_book)
+
+    assert report.events > 0 and report.failures == 0
+    assert projector.stats.dead_letters == 0 and projector.stats.applied > 0
+    assert len(live_view(pipeline)[0]) == 40 + 5 * 20
+
+
+def rebuild_while_live(view_name: str, pipeline: Settings, kafka_bootstrap: str, policy_book) -> tuple:
+    """Rebuild the named view while a live projector folds five more rounds of tickets into it, until verify
+    finds it equal to the store; returns the rebuild's report, the projector and the tickets' customer."""
     customer = unique("cust")
     desk, relay = build_desk(pipeline, policy_book), build_relay(pipeline, kafka_bootstrap)
     projector, stop = build_projector(pipeline, kafka_bootstrap), threading.Event()
@@ -131,11 +141,11 @@ def test_the_live_projector_keeps_running_through_a_rebuild(pipeline, kafka_boot
         feeder.start()
         # The rebuild reads the store through a desk of its own, as `nettask projections rebuild` does.
         reader = build_desk(pipeline, policy_book)
-        db, log = build_projection_database(pipeline), StoreLog(reader)
+        db, log, view = build_projection_database(pipeline), store_log(reader, view_name), views(policy_book)[view_name]
         try:
-            report = rebuild(db, VIEWS["sla"], log)
+            report = rebuild(db, view, log)
             feeder.join(timeout=60)
-            assert wait_until(lambda: verify(db, VIEWS["sla"], log).equal, 60, every=1.0)
+            assert wait_until(lambda: verify(db, view, log).equal, 60, every=1.0)
         finally:
             db.close()
             reader.close()
@@ -146,9 +156,7 @@ def test_the_live_projector_keeps_running_through_a_rebuild(pipeline, kafka_boot
         relay.close()
         desk.close()
     assert not failures
-    assert report.events > 0 and report.failures == 0
-    assert projector.stats.dead_letters == 0 and projector.stats.applied > 0
-    assert len(live_view(pipeline)[0]) == 40 + 5 * 20
+    return report, projector, customer
 
 
 def _run_projector(projector, stop: threading.Event, failures: list) -> None:

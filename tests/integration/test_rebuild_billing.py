@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from typer.testing import CliRunner
 
-from consumers.write_side import WriteSide
 from domain.statement import Statement
 from infra.cli import app
-from infra.compose.components import build_projector, build_relay
-from infra.compose.desk import build_desk
 from infra.compose.projections import build_projection_database
-from infra.compose.rebuild import store_log, views
 from infra.settings import Settings
 from projections.billing import customers, tables
 from projections.billing.projection import statements_of
-from projections.rebuild import rebuild
-from projections.verify import verify
 from projections.views import drop_views
 from tests.integration import test_rebuild as sla_rebuild
-from tests.integration.helpers import relay_everything, subscribe, unique, wait_until
 from tests.integration.test_api import store_example, store_fold
 
 runner = CliRunner()
-# The SLA rebuild's fixtures and feeders, shared: the same store, projections and pipeline settings.
+# The SLA rebuild's fixtures, shared: the same store, projections and pipeline settings.
 cli_env, pipeline = sla_rebuild.cli_env, sla_rebuild.pipeline
-_feed, _run_projector, tickets_of = sla_rebuild._feed, sla_rebuild._run_projector, sla_rebuild.tickets_of
 
 
 def billing_rows(settings: Settings) -> tuple[list, list]:
@@ -106,34 +97,8 @@ def _drop_billing_tables(settings: Settings) -> None:
 @pytest.mark.kafka
 def test_the_live_projector_keeps_folding_billing_through_a_rebuild(pipeline, kafka_bootstrap, policy_book):
     """Commands are stored and relayed while the projector runs and billing is rebuilt; it ends equal."""
-    customer = unique("cust")
-    desk, relay = build_desk(pipeline, policy_book), build_relay(pipeline, kafka_bootstrap)
-    projector, stop = build_projector(pipeline, kafka_bootstrap), threading.Event()
-    failures: list[BaseException] = []
-    worker = threading.Thread(target=_run_projector, args=(projector, stop, failures))
-    feeder = threading.Thread(target=_feed, args=(desk, relay, customer, failures))
-    try:
-        desk.handle(subscribe(customer))
-        WriteSide(desk).handle_batch(tickets_of(customer, 40, 0))
-        relay_everything(relay)
-        worker.start()
-        feeder.start()
-        reader = build_desk(pipeline, policy_book)  # the rebuild reads the store through a desk of its own
-        db, log, view = build_projection_database(pipeline), store_log(reader, "billing"), views(policy_book)["billing"]
-        try:
-            report = rebuild(db, view, log)
-            feeder.join(timeout=60)
-            assert wait_until(lambda: verify(db, view, log).equal, 60, every=1.0)
-        finally:
-            db.close()
-            reader.close()
-    finally:
-        stop.set()
-        worker.join(timeout=30)
-        feeder.join(timeout=30)
-        relay.close()
-        desk.close()
-    assert not failures
+    report, projector, customer = sla_rebuild.rebuild_while_live("billing", pipeline, kafka_bootstrap, policy_book)
+
     assert report.events > 0 and report.failures == 0
     assert projector.stats.dead_letters == 0
     statements = [Statement.model_validate_json(s) for _, _, s in billing_rows(pipeline)[0]]
