@@ -69,9 +69,11 @@ class Comparison:
 
 @dataclass(frozen=True)
 class RebuildableView:
-    """What rebuild and verify need to know of a view; register one per view (infra.compose.rebuild.VIEWS)."""
+    """What rebuild and verify need to know of a view; register one per view (infra/compose/rebuild.py)."""
 
     name: str
+    # In the order the live projection first takes them in a transaction: the switch-over locks them in this
+    # order on PostgreSQL, and any other order can deadlock with a live batch.
     tables: tuple[str, ...]
     projection: Callable[[ProjectionDatabase], Projection]
     create_bare_tables: Callable[[ProjectionDatabase, Any], None]

@@ -13,7 +13,10 @@ CLOSINGS = "billing_closings"
 SEEN = "billing_events"
 # Customers whose statements wait for the next refresh (a count of marks: a refresh clears only those it saw).
 REFRESH = "billing_refresh"
-TABLES = (STATEMENTS, LINES, CUSTOMERS, CLOSINGS, SEEN, REFRESH)
+# The closings first: every batch and every refresh locks that row before it touches another billing table, so a
+# rebuild that locks the tables in this order (its switch-over) waits for them, or they for it, never both: in any
+# other order PostgreSQL found a deadlock between the switch-over and a live projector's batch.
+TABLES = (CLOSINGS, STATEMENTS, LINES, CUSTOMERS, SEEN, REFRESH)
 
 STATEMENT_COLUMNS = (
     "customer_id", "month", "plan", "policy_version", "currency", "plan_fee", "included_allowance", "included_used",

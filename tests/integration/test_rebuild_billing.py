@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from typer.testing import CliRunner
 
 from domain.statement import Statement
 from infra.cli import app
+from infra.compose.desk import build_desk
 from infra.compose.projections import build_projection_database
+from infra.compose.rebuild import store_log, views
 from infra.settings import Settings
 from projections.billing import customers, tables
 from projections.billing.projection import statements_of
+from projections.rebuild import rebuild
 from projections.views import drop_views
 from tests.integration import test_rebuild as sla_rebuild
+from tests.integration.helpers import wait_until
 from tests.integration.test_api import store_example, store_fold
 
 runner = CliRunner()
@@ -103,3 +108,42 @@ def test_the_live_projector_keeps_folding_billing_through_a_rebuild(pipeline, ka
     assert projector.stats.dead_letters == 0
     statements = [Statement.model_validate_json(s) for _, _, s in billing_rows(pipeline)[0]]
     assert sum(len(s.incident_lines) for s in statements if s.customer_id == customer) == 40 + 5 * 20
+
+
+def test_a_switch_over_queues_behind_a_batch_that_holds_the_closings_and_reads_the_statements(
+    postgres_settings, policy_book
+):
+    """A batch locks the closings row first, then reads statements: the switch-over must wait for it, not
+    deadlock with it. It once locked the statements first, and PostgreSQL aborted one of the two."""
+    settings = postgres_settings
+    store_example(settings, policy_book)
+    batch, watcher = build_projection_database(settings), build_projection_database(settings)
+    reader = build_desk(settings, policy_book)
+    failures: list[BaseException] = []
+    switch = threading.Thread(target=_rebuild_billing, args=(settings, reader, policy_book, failures))
+    try:
+        with batch.transaction() as cursor:
+            cursor.execute(f"SELECT state FROM {batch.table(tables.CLOSINGS)} WHERE singleton = 1 FOR UPDATE")
+            switch.start()
+            assert wait_until(lambda: _lock_waits(watcher) > 0, 30, every=0.05), "the switch-over never waited"
+            cursor.execute(f"SELECT count(*) FROM {batch.table(tables.STATEMENTS)}")
+        switch.join(timeout=60)
+    finally:
+        batch.close()
+        watcher.close()
+        reader.close()
+    assert not switch.is_alive() and not failures
+
+
+def _rebuild_billing(settings: Settings, reader, policy_book, failures: list) -> None:
+    db = build_projection_database(settings)
+    try:
+        rebuild(db, views(policy_book)["billing"], store_log(reader, "billing"))
+    except BaseException as error:  # noqa: BLE001 - reported by the test
+        failures.append(error)
+    finally:
+        db.close()
+
+
+def _lock_waits(db) -> int:
+    return db.query("SELECT count(*) FROM pg_locks WHERE NOT granted")[0][0]
