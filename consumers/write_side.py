@@ -161,7 +161,7 @@ class WriteSide:
         return {stream: self.desk.state(stream) for stream in streams}
 
     def _decide(self, command: Command, workspace: _Workspace) -> Outcome:
-        states = {stream: workspace.states[stream] for stream in rules.streams_read(command)}
-        outcome = outcome_of(states, command, self.desk.policies)
+        # The workspace holds every stream the batch reads (step 1), so it serves each command's `decide` as is.
+        outcome = outcome_of(workspace.states, command, self.desk.policies)
         workspace.record(outcome)
         return outcome

@@ -19,6 +19,7 @@ from infra.compose.rebuild import store_log, views
 from infra.settings import Settings
 from projections.rebuild import rebuild
 from projections.sla import queries
+from projections.sla import tables as sla
 from projections.verify import verify
 from tests.integration.helpers import (
     T0,
@@ -56,11 +57,12 @@ def live_view(settings: Settings) -> tuple[list, list]:
         db.close()
 
 
-def execute(settings: Settings, statement: str) -> None:
+def execute(settings: Settings, statement: str, **tables: str) -> None:
+    """One statement on the projection tables, each `{name}` in it standing for the table given by that name."""
     db = build_projection_database(settings)
     try:
         with db.transaction() as cursor:
-            cursor.execute(statement.format(metrics=db.table("sla_metrics"), tickets=db.table("sla_tickets")))
+            cursor.execute(statement.format(**{name: db.table(table) for name, table in tables.items()}))
     finally:
         db.close()
 
@@ -82,8 +84,10 @@ def test_verify_reports_a_tampered_row_and_exits_1(cli_env, policy_book):
     assert clean.exit_code == 0, clean.output
     assert json.loads(clean.stdout)["differences"] == 0
 
-    execute(cli_env, "UPDATE {metrics} SET minutes_late = 999 WHERE metric = 'first_response'")
-    execute(cli_env, "DELETE FROM {tickets} WHERE ticket_id IN (SELECT MIN(ticket_id) FROM {tickets})")
+    execute(cli_env, "UPDATE {metrics} SET minutes_late = 999 WHERE metric = 'first_response'", metrics=sla.METRICS)
+    execute(
+        cli_env, "DELETE FROM {tickets} WHERE ticket_id IN (SELECT MIN(ticket_id) FROM {tickets})", tickets=sla.TICKETS
+    )
     tampered = runner.invoke(app, ["projections", "verify", "--format", "json"])
     assert tampered.exit_code == 1, tampered.output
     report = json.loads(tampered.stdout)

@@ -39,13 +39,7 @@ def billing_rows(settings: Settings) -> tuple[list, list]:
 
 
 def execute(settings: Settings, statement: str) -> None:
-    db = build_projection_database(settings)
-    try:
-        with db.transaction() as cursor:
-            t = db.table
-            cursor.execute(statement.format(statements=t(tables.STATEMENTS), lines=t(tables.LINES)))
-    finally:
-        db.close()
+    sla_rebuild.execute(settings, statement, statements=tables.STATEMENTS, lines=tables.LINES)
 
 
 def test_a_billing_rebuild_equals_the_live_tables_and_can_be_done_again(cli_env, policy_book):
