@@ -7,8 +7,6 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from domain import events as ev
 from domain.billing import is_past_closing, policy_for_month
 from domain.money import Month
@@ -16,6 +14,7 @@ from domain.policy import PolicyBook
 from domain.statement import Statement, total
 from projections.billing import tables
 from projections.billing.fold import BillingFold
+from projections.billing.lines import LineChanges, StatementKey, WrittenLines
 from projections.billing.queries import billed_months, statement
 from projections.billing.state import CLOSINGS, CUSTOMER, Closings, CustomerBilling, closings_of, customers_of, restore
 from projections.database import OnConflict, ProjectionDatabase
@@ -46,6 +45,8 @@ class BillingProjection:
         # The stored shares and closings as last read or written: a batch parses only rows changed meanwhile.
         self.shares: StateCache[CustomerBilling] = StateCache(CUSTOMER.validate_json, _dumper(CUSTOMER))
         self.closings: StateCache[Closings] = StateCache(CLOSINGS.validate_json, _dumper(CLOSINGS))
+        # The statement lines as last written: a statement rewritten gets only its changed lines written again.
+        self.lines = WrittenLines(self._line)
         # Whether marks may wait: this object's batches set some, or (at the start) a crash may have left some.
         self.pending = True
 
@@ -181,12 +182,14 @@ class BillingProjection:
         return {customer_id: self.shares.load(customer_id, state) for customer_id, state in rows}
 
     def _write_statements(self, cursor: Any, fold: BillingFold, customer_ids: list[str]) -> None:
-        """Each customer's statements as the fold now has them, in place of the stored ones, in three steps.
+        """Each customer's statements as the fold now has them, in place of the stored ones, in four steps.
 
         1. Build them, and read the stored ones of the same customers.
         2. A statement that differs in more than its `as_of` (an open statement moves with the fold's clock) is
-           rewritten with its lines; one stored that the fold no longer has is deleted.
-        3. One that differs only in its `as_of` gets the new `as_of`; its lines are the same, so they stay.
+           rewritten; one stored that the fold no longer has is deleted with its lines.
+        3. A rewritten statement whose stored lines are the ones last written here gets only its changed lines
+           written over them (most rewrites add a line or two to thousands); any other gets all its lines anew.
+        4. One that differs only in its `as_of` gets the new `as_of`; its lines are the same, so they stay.
         """
         found = {(s.customer_id, str(s.month)): s for c in customer_ids for s in statements_of(fold, c)}
         stored = self._stored_statements(cursor, customer_ids)
@@ -195,13 +198,18 @@ class BillingProjection:
         moved = [key for key, text in texts.items() if key in stored and key not in held
                  and _only_as_of_differs(stored[key], text)]  # fmt: skip
         changed = [key for key in found if key not in held and key not in moved]
-        self._delete_statements(cursor, [*changed, *(key for key in stored if key not in found)])
-        self._insert_statements(cursor, [found[key] for key in changed])
+        updates = {key: self.lines.changes(key, stored.get(key), found[key]) for key in changed}
+        whole = [key for key in changed if updates[key] is None]
+        self._delete_statements(cursor, [*whole, *(key for key in stored if key not in found)])
+        self._insert_statements(cursor, [found[key] for key in whole], texts)
+        self._update_statements(cursor, {key: found[key] for key in changed if key not in whole}, texts, updates)
         cursor.executemany(
             f"UPDATE {self.db.table(tables.STATEMENTS)} SET as_of = {self.db.mark}, statement = {self.db.mark} "
             f"WHERE customer_id = {self.db.mark} AND month = {self.db.mark}",
             [(self.db.instant(found[key].as_of), texts[key], *key) for key in moved],
         )
+        for key in moved:
+            self.lines.moved(key, texts[key])
 
     def _stored_statements(self, cursor: Any, customer_ids: list[str]) -> dict[tuple[str, str], str]:
         select = (
@@ -216,13 +224,36 @@ class BillingProjection:
         for table in (tables.LINES, tables.STATEMENTS):
             condition = f"customer_id = {self.db.mark} AND month = {self.db.mark}"
             cursor.executemany(f"DELETE FROM {self.db.table(table)} WHERE {condition}", keys)
+        for key in keys:
+            self.lines.forget(key)
 
-    def _insert_statements(self, cursor: Any, found: list[Statement]) -> None:
+    def _insert_statements(self, cursor: Any, found: list[Statement], texts: dict[StatementKey, str]) -> None:
         write, keep = self.db.write_rows, OnConflict.KEEP
-        statement_rows = [self._statement_row(s) for s in found]
+        statement_rows = [self._statement_row(s, texts[_key(s)]) for s in found]
         write(cursor, tables.STATEMENTS, tables.STATEMENT_COLUMNS, ("customer_id", "month"), statement_rows, keep)
-        lines = [self._line(row) for s in found for row in line_rows(s)]
-        write(cursor, tables.LINES, tables.LINE_COLUMNS, ("customer_id", "month", "line"), lines, keep)
+        lines = {_key(s): self.lines.rows(s) for s in found}
+        rows = [row for rows in lines.values() for row in rows]
+        write(cursor, tables.LINES, tables.LINE_COLUMNS, ("customer_id", "month", "line"), rows, keep)
+        for s in found:
+            self.lines.remember(_key(s), texts[_key(s)], s, lines[_key(s)])
+
+    def _update_statements(
+        self, cursor: Any, found: dict[StatementKey, Statement], texts: dict[StatementKey, str],
+        updates: dict[StatementKey, LineChanges | None],
+    ) -> None:  # fmt: skip
+        """Statements rewritten over their stored rows: the statement row whole, of its lines only the changed."""
+        write, replace = self.db.write_rows, OnConflict.REPLACE
+        statement_rows = [self._statement_row(s, texts[key]) for key, s in found.items()]
+        write(cursor, tables.STATEMENTS, tables.STATEMENT_COLUMNS, ("customer_id", "month"), statement_rows, replace)
+        rows = [row for key in found for row in updates[key].rows]
+        write(cursor, tables.LINES, tables.LINE_COLUMNS, ("customer_id", "month", "line"), rows, replace)
+        cursor.executemany(
+            f"DELETE FROM {self.db.table(tables.LINES)} WHERE customer_id = {self.db.mark} AND month = "
+            f"{self.db.mark} AND line >= {self.db.mark}",
+            [(*key, updates[key].dropped_from) for key in found],
+        )
+        for key, s in found.items():
+            self.lines.remember(key, texts[key], s, updates[key].rows)
 
     def _write_state(
         self, cursor: Any, fold: BillingFold, names: list[str], loaded: dict[str, CustomerBilling], folded: list
@@ -241,13 +272,13 @@ class BillingProjection:
         seen_columns = ("event_id", "event_type", "occurred_at")
         db.write_rows(cursor, tables.SEEN, seen_columns, ("event_id",), seen, OnConflict.KEEP)
 
-    def _statement_row(self, s: Statement) -> tuple:
+    def _statement_row(self, s: Statement, text: str) -> tuple:
         money = self._money
         return (
             s.customer_id, str(s.month), s.plan, s.policy_version, s.currency, money(s.plan_fee),
             s.included_allowance, s.included_used, s.callbacks_used, s.callbacks_included, s.callbacks_over,
             money(s.callback_charge), money(total(s.adjustments)), money(s.net), money(s.vat_rate), money(s.vat),
-            money(s.gross), s.closed, self.db.instant(s.as_of), s.model_dump_json(),
+            money(s.gross), s.closed, self.db.instant(s.as_of), text,
         )  # fmt: skip
 
     def _line(self, row: tuple) -> tuple:
@@ -282,24 +313,6 @@ def statements_of(fold: BillingFold, customer_id: str) -> list[Statement]:
     return [s for s in (statement(fold, customer_id, m, fold.clock) for m in months) if s is not None]
 
 
-def line_rows(s: Statement) -> list[tuple]:
-    """One row per incident, callback and adjustment line, numbered in that order."""
-    rows: list[tuple] = []
-    for line in s.incident_lines:
-        rows.append(("incident", line.ticket_id, line.reference, line.opened_at, line.severity.value,
-                     line.band.value, line.included, None, line.price, None, None, line.source_event_ids))  # fmt: skip
-    for line in s.callback_lines:
-        rows.append(("callback", line.ticket_id, line.reference, line.done_at, None, None, None, line.over,
-                     line.price, None, None, (line.event_id,)))  # fmt: skip
-    for line in s.adjustments:
-        rows.append(("adjustment", line.ticket_id, line.reference, None, None, None, None, None, line.amount,
-                     str(line.month), line.reason, line.source_event_ids))  # fmt: skip
-    return [
-        (s.customer_id, str(s.month), number, kind, str(ticket), *rest[:-1], _ids(rest[-1]))
-        for number, (kind, ticket, *rest) in enumerate(rows, start=1)
-    ]
-
-
 def _only_as_of_differs(stored: str, built: str) -> bool:
     """Whether two statements' JSON is the same but for the instant they are as of."""
     return AS_OF.sub("", stored) == AS_OF.sub("", built)
@@ -309,5 +322,5 @@ def _customers_in(events: Iterable[ev.DomainEvent]) -> set[str]:
     return {event.customer_id for event in events if isinstance(event, ev.TicketEvent | ev.PlanSubscribed)}
 
 
-def _ids(event_ids: Iterable[Any]) -> str:
-    return orjson.dumps([str(event_id) for event_id in event_ids]).decode()
+def _key(s: Statement) -> StatementKey:
+    return s.customer_id, str(s.month)

@@ -12,6 +12,7 @@ from domain.commands import parse_command
 from domain.desk import TicketDesk
 from domain.statement import Statement
 from projections.billing import BillingFold, all_statements
+from projections.billing.lines import MAX_STATEMENTS, WrittenLines
 from projections.billing.projection import BillingProjection
 from projections.database import ProjectionDatabase
 
@@ -196,3 +197,65 @@ def test_a_share_the_batch_did_not_change_is_not_written_again(policy_book):
         result = projection.apply(cursor, [closed_again])
     customers = {row[0] for row in db.query("SELECT customer_id FROM billing_customers")}
     assert result.applied == 1 and dumped == [] and set(marked(db)) == customers != set()
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_statements_refreshed_after_every_batch_have_the_lines_of_one_batch_of_all(policy_book, batch):
+    """Rewrites after the first write only their changed lines over the stored ones: the rows end the same."""
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    refreshed, all_at_once = projected(policy_book, events, batch, 1), projected(policy_book, events, len(events))
+    for table in ("billing_statements", "billing_statement_lines"):
+        select = f"SELECT * FROM {table} ORDER BY 1, 2, 3"
+        assert refreshed.query(select) == all_at_once.query(select) != []
+
+
+def refreshed_in_two(book, events: list, split: int, remembered_lines: int) -> tuple[ProjectionDatabase, list]:
+    """The events in two batches, each refreshed; the lines of at most `remembered_lines` statements held."""
+    db = memory_database()
+    projection = BillingProjection(db, book)
+    projection.lines = WrittenLines(projection._line, limit=remembered_lines)
+    with db.transaction() as cursor:
+        projection.create_tables(cursor)
+        projection.apply(cursor, events[:split])
+    projection.refresh()
+    written, write = [], db.write_rows
+    db.write_rows = lambda cursor, table, *rest: written.append((table, len(rest[-2]))) or write(cursor, table, *rest)
+    with db.transaction() as cursor:
+        projection.apply(cursor, events[split:])
+    projection.refresh()
+    return db, [count for table, count in written if table == "billing_statement_lines"]
+
+
+def test_a_rewrite_writes_only_the_lines_that_differ(policy_book):
+    """The last ticket opened adds a line to its statement: the refresh writes that, not every line again, and
+    the rows end as a whole rewrite of every changed statement leaves them."""
+    events = recorded_events(policy_book)
+    last_opened = max(i for i, e in enumerate(events) if e.type == "Opened")
+    db, lines = refreshed_in_two(policy_book, events, last_opened, MAX_STATEMENTS)
+    whole, all_lines = refreshed_in_two(policy_book, events, last_opened, 0)
+    assert 0 < sum(lines) < sum(all_lines)
+    for table in ("billing_statements", "billing_statement_lines"):
+        select = f"SELECT * FROM {table} ORDER BY 1, 2, 3"
+        assert db.query(select) == whole.query(select) != []
+
+
+def test_lines_changed_behind_the_projection_are_rewritten_whole(policy_book):
+    """A statement whose stored text is not the one last written here (a rebuild, another projector) gets every
+    line anew: the lines held in memory are trusted only with their text."""
+    events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
+    half = len(events) // 2
+    db = memory_database()
+    projection = BillingProjection(db, policy_book)
+    with db.transaction() as cursor:
+        projection.create_tables(cursor)
+        projection.apply(cursor, events[:half])
+    projection.refresh()
+    with db.transaction() as cursor:
+        cursor.execute("UPDATE billing_statements SET statement = statement || ' '")
+        cursor.execute("UPDATE billing_statement_lines SET amount = '0.01'")
+        projection.apply(cursor, events[half:])
+    projection.refresh()
+    expected = projected(policy_book, events, len(events))
+    for table in ("billing_statements", "billing_statement_lines"):
+        select = f"SELECT * FROM {table} ORDER BY 1, 2, 3"
+        assert db.query(select) == expected.query(select)
