@@ -108,8 +108,13 @@ def _changed(before: tuple[Any, ...], after: list[Any]) -> list[tuple[int, Any]]
     return [
         (number, line)
         for number, line in enumerate(after, start=1)
-        if number > len(before) or before[number - 1] != line
+        if number > len(before) or not _same(before[number - 1], line)
     ]
+
+
+def _same(before: Any, after: Any) -> bool:
+    """Lines are frozen models: equal class and field values make equal rows (and pydantic's `==` costs more)."""
+    return before.__class__ is after.__class__ and before.__dict__ == after.__dict__
 
 
 def _ids(event_ids: Iterable[Any]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import singledispatchmethod
+from functools import lru_cache, singledispatchmethod
 from uuid import UUID
 
 from domain import events as ev
@@ -12,6 +12,8 @@ from domain.billing import CallbackUse, Incident, Month
 from domain.customer import Subscription
 from domain.policy import PolicyBook
 
+# Instants whose month is remembered: every statement build asks it again of each of the customer's incidents.
+MONTHS_HELD = 1 << 16
 # What an event changed: the customer and the instant that places the change in a month (opening, callback).
 Touched = tuple[str, datetime]
 
@@ -121,16 +123,19 @@ class UsageLedger:
     def last_used_month(self, customer_id: str, book: PolicyBook) -> Month | None:
         """The latest month in which the customer opened an incident or had a callback carried out."""
         zone = book.latest.calendar.zone
-        used = [Month.of(i.opened_at, zone) for i in self._of_customer.get(customer_id, {}).values()]
-        used += [Month.of(c.done_at, zone) for c in self.callbacks if c.customer_id == customer_id]
+        used = [_month_of(i.opened_at, zone) for i in self._of_customer.get(customer_id, {}).values()]
+        used += [_month_of(c.done_at, zone) for c in self.callbacks if c.customer_id == customer_id]
         return max(used, default=None)
 
     def usage_of(self, customer_id: str, month: Month, book: PolicyBook) -> tuple[list[Incident], list[CallbackUse]]:
         """The customer's incidents opened and callbacks carried out in the month."""
         zone = book.latest.calendar.zone
-        incidents = [i for i in self._of_customer.get(customer_id, {}).values() if Month.of(i.opened_at, zone) == month]
-        callbacks = [c for c in self.callbacks if c.customer_id == customer_id and Month.of(c.done_at, zone) == month]
+        incidents = [
+            i for i in self._of_customer.get(customer_id, {}).values() if _month_of(i.opened_at, zone) == month
+        ]
+        callbacks = [c for c in self.callbacks if c.customer_id == customer_id and _month_of(c.done_at, zone) == month]
         return incidents, callbacks
 
 
+_month_of = lru_cache(maxsize=MONTHS_HELD)(Month.of)
 _HANDLERS = UsageLedger.__dict__["_fold"].dispatcher.dispatch
