@@ -15,6 +15,9 @@ LOOKUP_CHUNK = 500
 # Rows of one write from which PostgreSQL receives them by COPY into a staging table: psycopg's executemany spends
 # some 50 us of Python per row, COPY a tenth of that, but the staging table costs a few round trips.
 COPY_FROM_ROWS = 100
+# Instants whose SQLite text is remembered (due times, openings and event times are written again and again): past
+# this the memo starts afresh, so memory stays flat whatever the run's length.
+INSTANTS_HELD = 100_000
 
 
 class OnConflict(Enum):
@@ -47,6 +50,8 @@ class ProjectionDatabase:
         self.mark = "%s" if postgres else "?"
         # SQLite has no time type: instants are ISO text in UTC with a fixed precision, so text order is time order.
         self.instant_type = "TIMESTAMPTZ" if postgres else "TEXT"
+        # An instant's text by the instant: equal instants (in any zone) have the one UTC text.
+        self._instant_texts: dict[datetime, str] = {}
 
     @property
     def connection(self) -> Any:
@@ -64,7 +69,12 @@ class ProjectionDatabase:
         """An instant as this database stores it."""
         if value is None or self.postgres:
             return value
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
+        text = self._instant_texts.get(value)
+        if text is None:
+            if len(self._instant_texts) >= INSTANTS_HELD:
+                self._instant_texts.clear()
+            text = self._instant_texts[value] = value.astimezone(UTC).isoformat(timespec="microseconds")
+        return text
 
     def read_instant(self, value: Any) -> datetime | None:
         if value is None or isinstance(value, datetime):
