@@ -37,6 +37,8 @@ class Projection(Protocol):
     name: str
     # The projection receives the events that are instances of these types, in topic order; others never.
     event_types: tuple[type[ev.DomainEvent], ...]
+    # A projection with a true `reads_stored_json` attribute (optional) is also given `stored_json`: each event's
+    # JSON by event id, as the record carried it (the store's own JSON, which the relay forwards unchanged).
 
     def create_tables(self, cursor: Any) -> None: ...
 
@@ -246,7 +248,12 @@ class Projector:
         read = [e for _, e in events if any(isinstance(e, p.event_types) for p in self.projections)]
         repeats = 0
         for projection in self.projections:
-            result = projection.apply(cursor, [e for e in read if isinstance(e, projection.event_types)])
+            taken = [e for e in read if isinstance(e, projection.event_types)]
+            if getattr(projection, "reads_stored_json", False):
+                stored_json = {e.event_id: record_of[e.event_id].value for e in taken}
+                result = projection.apply(cursor, taken, stored_json=stored_json)
+            else:
+                result = projection.apply(cursor, taken)
             self._count(projection.name, result)
             # A repeat from the relay is a repeat for every projection reading it: the widest count holds.
             repeats = max(repeats, result.repeats)

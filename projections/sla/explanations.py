@@ -9,8 +9,9 @@ breach arriving in a batch is explained over them and the batch's own events of 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -30,6 +31,9 @@ class ExplanationProjection:
 
     name = "sla-explanations"
     event_types: tuple[type[ev.DomainEvent], ...] = (ev.TicketEvent,)
+    # The projector hands over each event's JSON as the relay published it, which is the stored JSON byte for byte
+    # (the store keeps the model's own JSON, the relay forwards it unchanged): kept as it is, not dumped again.
+    reads_stored_json = True
 
     def __init__(self, db: ProjectionDatabase, book: PolicyBook):
         self.db = db
@@ -48,19 +52,23 @@ class ExplanationProjection:
             "PRIMARY KEY (ticket_id, metric))"
         )
 
-    def apply(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> Applied:
-        """1. Keep the batch's events not held yet; 2. explain every breach among them over the ticket's events."""
+    def apply(
+        self, cursor: Any, events: Sequence[ev.DomainEvent], stored_json: Mapping[UUID, bytes] | None = None
+    ) -> Applied:
+        """1. Keep the batch's events not held yet (their `stored_json` when given); 2. explain every breach among
+        them over the ticket's events."""
         result = Applied()
-        held = self._versions(cursor, {str(e.ticket_id) for e in events})
+        keys = [str(e.ticket_id) for e in events]
+        held = self._versions(cursor, set(keys))
         fresh = []
-        for event in events:
-            if event.originator_version <= held.get(str(event.ticket_id), 0):
+        for key, event in zip(keys, events, strict=True):
+            if event.originator_version <= held.get(key, 0):
                 result.repeats += 1
                 continue
-            held[str(event.ticket_id)] = event.originator_version
-            fresh.append(event)
-        self._keep(cursor, fresh)
-        for breach in (e for e in fresh if isinstance(e, ev.SlaBreached)):
+            held[key] = event.originator_version
+            fresh.append((key, event))
+        self._keep(cursor, fresh, stored_json or {})
+        for breach in (e for _, e in fresh if isinstance(e, ev.SlaBreached)):
             self._explain(cursor, breach, result)
         result.applied = len(fresh)
         return result
@@ -74,8 +82,8 @@ class ExplanationProjection:
         )
         return dict(rows)
 
-    def _keep(self, cursor: Any, events: list[ev.DomainEvent]) -> None:
-        rows = [(str(e.ticket_id), e.originator_version, e.type, e.model_dump_json()) for e in events]
+    def _keep(self, cursor: Any, events: list[tuple[str, ev.DomainEvent]], stored_json: Mapping[UUID, bytes]) -> None:
+        rows = [(key, e.originator_version, e.type, _json(e, stored_json)) for key, e in events]
         self.db.write_rows(cursor, HISTORY, HISTORY_COLUMNS, ("ticket_id", "version"), rows, OnConflict.KEEP)
 
     def _explain(self, cursor: Any, breach: ev.SlaBreached, result: Applied) -> None:
@@ -103,6 +111,11 @@ class ExplanationProjection:
             (ticket_id, up_to),
         )
         return [_event(event_type, text) for event_type, text in cursor.fetchall()]
+
+
+def _json(event: ev.DomainEvent, stored_json: Mapping[UUID, bytes]) -> str:
+    stored = stored_json.get(event.event_id)
+    return event.model_dump_json() if stored is None else stored.decode()
 
 
 def _event(event_type: str, text: str) -> ev.TicketEvent:

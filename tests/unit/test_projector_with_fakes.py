@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 
+import orjson
 import pytest
 from kafka import TopicPartition
 
@@ -13,6 +15,7 @@ from consumers.records import Record
 from infra.messages import DLQ_KIND, MESSAGE_TYPE, header
 from projections.database import ProjectionDatabase
 from projections.sla import queries
+from projections.sla.explanations import ExplanationProjection
 from projections.sla.projection import SlaProjection
 from tests.unit.builders import opened, respond
 
@@ -174,3 +177,27 @@ def test_a_bounded_run_ends_with_its_deferred_work_done():
     projector.run(max_messages=1)
     assert projector.stats.records == 1 and projector.projections[0].refreshes == 2  # first batch, end of run
     projector.close()
+
+
+def test_the_event_history_keeps_each_record_s_json_as_published(policy_book):
+    """The relay publishes the stored JSON unchanged: the history keeps the record's text, not a dump of the
+    parsed event (here a record in other spacing, still a valid event, shows which of the two is kept)."""
+    db = ProjectionDatabase(lambda: sqlite3.connect(":memory:", isolation_level=None))
+    story = opened()
+    story.send(respond(story.id, "2026-03-02T11:00+01:00"))
+    published = records(story.events())
+    spaced = replace(published[1], value=orjson.dumps(orjson.loads(published[1].value), option=orjson.OPT_INDENT_2))
+    with Projector(
+        db,
+        [ExplanationProjection(db, policy_book)],
+        FakeConsumer,
+        FakeProducer(),
+        topic=TOPIC,
+        dlq_topic="d",
+        group="g",
+    ) as projector:
+        projector.consumer.batches.append({PARTITION: [published[0], spaced]})
+        projector.process_once()
+        kept = db.query("SELECT event FROM sla_event_history ORDER BY version")
+    assert [text for (text,) in kept] == [published[0].value.decode(), spaced.value.decode()]
+    assert published[0].value.decode() == story.events()[0].model_dump_json()
