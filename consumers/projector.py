@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -162,6 +163,7 @@ class Projector:
     ) -> ProjectorStats:
         """Apply batches until `stop()`, `max_seconds` pass, `max_messages` records were handled, or none came
         for `idle_timeout` seconds."""
+        _set_aside_what_lives_on()
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
         idle_since = time.monotonic()
         while not stop() and (deadline is None or time.monotonic() < deadline):
@@ -324,6 +326,13 @@ class Projector:
         self.dead_letters.close()
         self.consumer.close()
         self.db.close()
+
+
+def _set_aside_what_lives_on() -> None:
+    """Leave what exists when the loop starts (modules, pydantic's schemas, the policy) out of the collector's full
+    passes: it lives as long as the process, yet every full pass walked it again, a fifth of a batch's time."""
+    gc.collect()  # garbage now would otherwise be set aside with the rest and never freed
+    gc.freeze()
 
 
 def _parse(record: Any) -> ev.DomainEvent | DeadLetter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
@@ -201,3 +202,12 @@ def test_the_event_history_keeps_each_record_s_json_as_published(policy_book):
         kept = db.query("SELECT event FROM sla_event_history ORDER BY version")
     assert [text for (text,) in kept] == [published[0].value.decode(), spaced.value.decode()]
     assert published[0].value.decode() == story.events()[0].model_dump_json()
+
+
+def test_a_run_sets_aside_what_exists_at_its_start_from_the_collector_s_full_passes(projector):
+    gc.unfreeze()
+    try:
+        projector.run(max_seconds=0)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
