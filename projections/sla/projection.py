@@ -13,7 +13,7 @@ from domain import events as ev
 from projections.database import OnConflict, ProjectionDatabase
 from projections.sla import tables
 from projections.sla import view as sla_view
-from projections.sla.view import BERLIN, MetricRow, SlaTicket, TicketRow, fold, metric_values, ticket_values
+from projections.sla.view import BERLIN, MetricRow, SlaTicket, TicketRow, changed_metric_values, fold, ticket_values
 from projections.state_cache import StateCache
 
 # Fields every ticket event has: the timeline shows the rest as the event's detail.
@@ -57,7 +57,8 @@ class SlaProjection:
     def apply(self, cursor: Any, events: Sequence[ev.TicketEvent]) -> Applied:
         """Fold the events (in topic order) onto the stored states; write each touched ticket's rows once."""
         keys = [str(event.ticket_id) for event in events]
-        states = self._load(cursor, set(keys))
+        stored = self._load(cursor, set(keys))
+        states = dict(stored)
         result, touched, timeline = Applied(), set(), []
         for key, event in zip(keys, events, strict=True):
             folded = self._fold_one(states.get(key), event, result)
@@ -65,7 +66,7 @@ class SlaProjection:
                 states[key] = folded
                 touched.add(key)
                 timeline.append(self._timeline_row(key, event))
-        self._write(cursor, [states[key] for key in sorted(touched)], timeline)
+        self._write(cursor, [(stored.get(key), states[key]) for key in sorted(touched)], timeline)
         return result
 
     def _fold_one(self, state: SlaTicket | None, event: ev.TicketEvent, result: Applied) -> SlaTicket | None:
@@ -93,13 +94,19 @@ class SlaProjection:
         )  # fmt: skip
         return {ticket_id: self.states.load(ticket_id, state) for ticket_id, state in rows}
 
-    def _write(self, cursor: Any, states: list[SlaTicket], timeline: list[tuple]) -> None:
+    def _write(self, cursor: Any, states: list[tuple[SlaTicket | None, SlaTicket]], timeline: list[tuple]) -> None:
+        """Each touched ticket's row, and the rows of its metrics that differ from the stored state's (`states`
+        pairs the state the database held, if any, with the new one); the timeline's new rows."""
         if not states:
             return
         write, replace, keep = self.db.write_rows, OnConflict.REPLACE, OnConflict.KEEP
-        tickets = [self._ticket_row(state) for state in states]
+        tickets = [self._ticket_row(state) for _, state in states]
         write(cursor, tables.TICKETS, tables.TICKET_COLUMNS, ("ticket_id",), tickets, replace)
-        metrics = [self._metric_values(row) for state in states for row in metric_values(state, self.zone)]
+        metrics = [
+            self._metric_values(row)
+            for before, state in states
+            for row in changed_metric_values(before, state, self.zone)
+        ]
         write(cursor, tables.METRICS, tables.METRIC_COLUMNS, ("ticket_id", "metric"), metrics, replace)
         write(cursor, tables.TIMELINE, tables.TIMELINE_COLUMNS, ("ticket_id", "version"), timeline, keep)
 

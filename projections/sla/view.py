@@ -125,6 +125,30 @@ def metric_values(view: SlaTicket, zone: ZoneInfo = BERLIN) -> list[tuple]:
     return [_metric_values(view, ticket_id, metric, zone) for metric in view.ticket.metrics.values()]
 
 
+def changed_metric_values(before: SlaTicket | None, view: SlaTicket, zone: ZoneInfo = BERLIN) -> list[tuple]:
+    """The rows of the view's metrics whose row differs from the one `before` gives (every metric without it).
+
+    States are immutable and the fold copies only the metrics an event changes: a metric object both states
+    share, with the same answer time and policy version, gives the same row.
+    """
+    if before is None:
+        return metric_values(view, zone)
+    ticket_id = str(view.ticket.id)
+    return [
+        _metric_values(view, ticket_id, metric, zone)
+        for metric in view.ticket.metrics.values()
+        if _row_changed(before, view, metric)
+    ]
+
+
+def _row_changed(before: SlaTicket, view: SlaTicket, metric: Metric) -> bool:
+    return (
+        before.ticket.metrics.get(metric.name) is not metric
+        or before.answered_at.get(metric.name) != view.answered_at.get(metric.name)
+        or before.ticket.policy_version != view.ticket.policy_version
+    )
+
+
 def _metric_values(view: SlaTicket, ticket_id: str, metric: Metric, zone: ZoneInfo) -> tuple:
     met_at = metric.stopped_at if metric.state is MetricState.MET else None
     breached_at = metric.stopped_at if metric.state is MetricState.BREACHED else None

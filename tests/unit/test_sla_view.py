@@ -223,3 +223,35 @@ def test_breach_history_counts_decided_metrics_and_the_breach_rate_per_group(db)
     assert (rows[breached.customer_id]["breached"], rows[breached.customer_id]["breach_rate"]) == (1, 1.0)
     assert (rows[met.customer_id]["decided"], rows[met.customer_id]["breach_rate"]) == (1, 0.0)
     assert rows[met.customer_id]["month"] == "2026-03"
+
+
+def test_event_by_event_a_batch_writes_only_the_metric_rows_it_changed_and_they_end_as_one_batch_of_all(db):
+    story = a_long_story()
+    events = story.events()
+    projection, written, write = SlaProjection(db), [], db.write_rows
+
+    def counted(cursor, table, *rest):
+        if table == "sla_metrics":
+            written.append(len(rest[-2]))
+        write(cursor, table, *rest)
+
+    db.write_rows = counted
+    for event in events:  # one event a batch: the stored state is the one before it
+        with db.transaction() as cursor:
+            projection.apply(cursor, [event])
+    metrics = db.query("SELECT * FROM sla_metrics ORDER BY ticket_id, metric")
+    every_metric_each_time = sum(len(fold_upto(events, n).ticket.metrics) for n in range(1, len(events) + 1))
+    assert sum(written) < every_metric_each_time
+    other = ProjectionDatabase(lambda: sqlite3.connect(":memory:", isolation_level=None))
+    with other.transaction() as cursor:
+        SlaProjection(other).create_tables(cursor)
+    with other.transaction() as cursor:
+        SlaProjection(other).apply(cursor, events)
+    assert metrics == other.query("SELECT * FROM sla_metrics ORDER BY ticket_id, metric") != []
+
+
+def fold_upto(events: list, count: int):
+    view = None
+    for event in events[:count]:
+        view = fold(view, event)
+    return view
