@@ -130,13 +130,14 @@ class BillingProjection:
         cursor.executemany(f"DELETE FROM {self.db.table(tables.REFRESH)} WHERE {condition}", list(marks.items()))
 
     def _fresh(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> tuple[list[ev.DomainEvent], Applied]:
-        held = self._held(cursor, {str(event.event_id) for event in events})
+        ids = [str(event.event_id) for event in events]
+        held = self._held(cursor, set(ids))
         fresh, result = [], Applied()
-        for event in events:
-            if str(event.event_id) in held:
+        for event_id, event in zip(ids, events, strict=True):
+            if event_id in held:
                 result.repeats += 1  # the relay may publish an event twice; the fold has it already
                 continue
-            held.add(str(event.event_id))
+            held.add(event_id)
             fresh.append(event)
         return fresh, result
 
