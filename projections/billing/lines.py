@@ -11,10 +11,10 @@ import orjson
 from domain.statement import CallbackLine, IncidentLine, Statement
 
 StatementKey = tuple[str, str]  # (customer id, month)
-# Statements whose written lines are held at most: past this the least recently written is dropped (its next
-# rewrite is then a whole one), so a projector over many customers stays flat in memory. Open statements are the
-# ones rewritten, a few per customer.
-MAX_STATEMENTS = 2_000
+# Lines held at most (about 1 KB each with their row): past this the least recently written statements are dropped
+# (their next rewrite is then a whole one), so a projector over many customers stays flat in memory, at some 50 MB.
+# Open statements are the ones rewritten, a few per customer.
+MAX_LINES = 50_000
 
 
 def statement_lines(s: Statement) -> list[Any]:
@@ -62,9 +62,10 @@ class WrittenLines:
     written with them (as the state cache trusts a state): a batch that rolled back, or another writer, leaves
     other text, and the statement is rewritten whole."""
 
-    def __init__(self, row: Callable[[tuple], tuple], limit: int = MAX_STATEMENTS):
+    def __init__(self, row: Callable[[tuple], tuple], limit: int = MAX_LINES):
         self._row, self._limit = row, limit
         self._held: dict[StatementKey, Written] = {}
+        self._lines = 0  # lines held, over every statement
 
     def changes(self, key: StatementKey, stored_text: str | None, s: Statement) -> LineChanges | None:
         """Rows to write over the stored lines to make them `s`'s; None when the stored lines are not known."""
@@ -82,7 +83,7 @@ class WrittenLines:
     def remember(self, key: StatementKey, text: str, s: Statement, changes: Iterable[tuple] = ()) -> None:
         """Note that `s`, as `text`, and its lines are what the database holds now (`changes`: rows just written
         over the lines held before, or every row when written whole)."""
-        lines, held = tuple(statement_lines(s)), self._held.pop(key, None)
+        lines, held = tuple(statement_lines(s)), self.forget(key)
         rows = list(held.rows[: len(lines)]) if held else []
         rows += [None] * (len(lines) - len(rows))
         for row in changes:
@@ -90,8 +91,9 @@ class WrittenLines:
         if None in rows:  # a line neither held nor written: nothing to trust for this statement
             return
         self._held[key] = Written(text, lines, tuple(rows))
-        if len(self._held) > self._limit:
-            del self._held[next(iter(self._held))]
+        self._lines += len(lines)
+        while self._lines > self._limit:
+            self.forget(next(iter(self._held)))
 
     def moved(self, key: StatementKey, text: str) -> None:
         """The statement's text changed but not its lines (its `as_of` moved)."""
@@ -99,8 +101,11 @@ class WrittenLines:
         if held is not None:
             self._held[key] = Written(text, held.lines, held.rows)
 
-    def forget(self, key: StatementKey) -> None:
-        self._held.pop(key, None)
+    def forget(self, key: StatementKey) -> Written | None:
+        held = self._held.pop(key, None)
+        if held is not None:
+            self._lines -= len(held.lines)
+        return held
 
 
 def _changed(before: tuple[Any, ...], after: list[Any]) -> list[tuple[int, Any]]:

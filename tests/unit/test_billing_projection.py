@@ -12,7 +12,7 @@ from domain.commands import parse_command
 from domain.desk import TicketDesk
 from domain.statement import Statement
 from projections.billing import BillingFold, all_statements
-from projections.billing.lines import MAX_STATEMENTS, WrittenLines
+from projections.billing.lines import MAX_LINES, WrittenLines
 from projections.billing.projection import BillingProjection
 from projections.database import ProjectionDatabase
 
@@ -231,9 +231,11 @@ def test_a_rewrite_writes_only_the_lines_that_differ(policy_book):
     the rows end as a whole rewrite of every changed statement leaves them."""
     events = recorded_events(policy_book)
     last_opened = max(i for i, e in enumerate(events) if e.type == "Opened")
-    db, lines = refreshed_in_two(policy_book, events, last_opened, MAX_STATEMENTS)
+    db, lines = refreshed_in_two(policy_book, events, last_opened, MAX_LINES)
     whole, all_lines = refreshed_in_two(policy_book, events, last_opened, 0)
     assert 0 < sum(lines) < sum(all_lines)
+    _, over_the_bound = refreshed_in_two(policy_book, events, last_opened, 1)  # every statement has more lines
+    assert over_the_bound == all_lines
     for table in ("billing_statements", "billing_statement_lines"):
         select = f"SELECT * FROM {table} ORDER BY 1, 2, 3"
         assert db.query(select) == whole.query(select) != []
