@@ -19,6 +19,7 @@ from infra.policy_files import load_policy
 from infra.settings import Settings
 from infra.store_log import Share
 from projections.rebuild import REBUILD_SUFFIX, Filled, Progress, RebuildableView, RebuildFailed, RenamedTables, Replay
+from projections.state_cache import MAX_STATES, StateCache
 
 # Spawned workers start from a fresh interpreter: a forked one would share the parent's open connections.
 WORKER_START = "spawn"
@@ -170,6 +171,7 @@ def _fill_share(task: ShareTask, progress: Callable[[int, int], None]) -> Filled
     db = build_scratch_database(task.part) if task.part else build_projection_database(task.settings)
     log = store_log(desk, task.view, task.share)
     replay = Replay(db, views(book)[task.view], log, REBUILD_SUFFIX, progress)
+    _share_memory(replay.projection, task.share.count)
     try:
         if task.part:
             replay.fresh_tables()
@@ -179,6 +181,14 @@ def _fill_share(task: ShareTask, progress: Callable[[int, int], None]) -> Filled
         db.close()
         desk.close()
     return Filled(replay.events, replay.failures)
+
+
+def _share_memory(projection: Any, workers: int) -> None:
+    """A projection that keeps parsed states keeps its share of what one process would: the workers together
+    take the memory of one rebuild, not one each."""
+    states = getattr(projection, "states", None)
+    if isinstance(states, StateCache):
+        states.hold_at_most(max(1, MAX_STATES // workers))
 
 
 def _merge(settings: Settings, view: RebuildableView, parts: list[Path]) -> None:
