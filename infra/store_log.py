@@ -10,6 +10,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import resolve_topic
 from psycopg.sql import SQL, Composed, Identifier, Literal
+from pydantic import ValidationError
 
 from domain import events as ev
 from domain.desk import TicketDesk
@@ -19,8 +20,12 @@ from domain.desk import TicketDesk
 SHARE_HEX_DIGITS = 3
 _HEX = "0123456789abcdef"
 
-# (topic, state) rows of the notifications after one id up to another, the ticket shares asked for only.
-RowsReader = Callable[[int, int], list[tuple[str, Any]]]
+# (notification id, topic, state) rows of the notifications after one id up to another, of the share asked for.
+RowsReader = Callable[[int, int], list[tuple[int, str, Any]]]
+
+
+class InvalidStoredEvent(ValueError):
+    """A stored event that its class no longer validates: the store is the truth, so a rebuild stops there."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,12 @@ class StoreLog:
         if last <= after:
             return [], upto
         # Customers' plans and closed months travel on the same log: skipped before their JSON is parsed.
-        kinds = [(self._class_of(topic), state) for topic, state in self._rows(after, last)]
-        return [kind.model_validate_json(state) for kind, state in kinds if kind is not None], last
+        rows = [
+            (notification, kind, state)
+            for notification, topic, state in self._rows(after, last)
+            if (kind := self._class_of(topic))
+        ]
+        return [_parsed(*row) for row in rows], last
 
     def _class_of(self, topic: str) -> type[ev.DomainEvent] | None:
         """The event class stored under `topic`, or None for one this view does not fold."""
@@ -69,6 +78,17 @@ class StoreLog:
             kind = resolve_topic(topic)
             self._classes[topic] = kind if issubclass(kind, self.kinds) else None
         return self._classes[topic]
+
+
+def _parsed(notification: int, kind: type[ev.DomainEvent], state: Any) -> Any:
+    try:
+        return kind.model_validate_json(state)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "its JSON"
+        raise InvalidStoredEvent(
+            f"stored event {notification} ({kind.__name__}) does not validate: {where}: {first['msg']}"
+        ) from None
 
 
 def _rows_reader(recorder: Any, share: Share) -> RowsReader:
@@ -80,7 +100,7 @@ def _rows_reader(recorder: Any, share: Share) -> RowsReader:
 
 
 def _sqlite_rows(recorder: SQLiteApplicationRecorder, share: Share) -> RowsReader:
-    statement = f"SELECT topic, state FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ?"
+    statement = f"SELECT rowid, topic, state FROM {recorder.events_table_name} WHERE rowid > ? AND rowid <= ?"
     if share.count > 1:
         statement += f" AND {sqlite_share_of('originator_id')} % {share.count} = {share.index}"
     statement += " ORDER BY rowid"
@@ -88,7 +108,7 @@ def _sqlite_rows(recorder: SQLiteApplicationRecorder, share: Share) -> RowsReade
     def rows(after: int, last: int) -> list[tuple[str, Any]]:
         with recorder.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, (after, last))
-            return [(row[0], row[1]) for row in cursor.fetchall()]
+            return [(row[0], row[1], row[2]) for row in cursor.fetchall()]
 
     return rows
 
@@ -100,9 +120,11 @@ def sqlite_share_of(column: str) -> str:
 
 
 def _postgres_rows(recorder: PostgresApplicationRecorder, share: Share) -> RowsReader:
-    statement: Composed = SQL("SELECT topic, state FROM {schema}.{table} WHERE notification_id > %s").format(
-        schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name)
-    ) + SQL(" AND notification_id <= %s")
+    statement: Composed = SQL(
+        "SELECT notification_id, topic, state FROM {schema}.{table} WHERE notification_id > %s"
+    ).format(schema=Identifier(recorder.datastore.schema), table=Identifier(recorder.events_table_name)) + SQL(
+        " AND notification_id <= %s"
+    )
     if share.count > 1:
         bits = SHARE_HEX_DIGITS * 4
         dividend = SQL("('x' || substr(originator_id::text, 1, {digits}))::bit({bits})::int").format(
@@ -117,7 +139,7 @@ def _postgres_rows(recorder: PostgresApplicationRecorder, share: Share) -> RowsR
     def rows(after: int, last: int) -> list[tuple[str, Any]]:
         with recorder.datastore.get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(statement, (after, last), prepare=True)
-            return [(row["topic"], bytes(row["state"])) for row in cursor.fetchall()]
+            return [(row["notification_id"], row["topic"], bytes(row["state"])) for row in cursor.fetchall()]
 
     return rows
 
@@ -127,6 +149,6 @@ def _library_rows(recorder: Any, share: Share) -> RowsReader:
 
     def rows(after: int, last: int) -> list[tuple[str, Any]]:
         notifications = recorder.select_notifications(start=after + 1, limit=last - after, stop=last)
-        return [(n.topic, n.state) for n in notifications if share.holds(n.originator_id.hex)]
+        return [(n.id, n.topic, n.state) for n in notifications if share.holds(n.originator_id.hex)]
 
     return rows

@@ -21,6 +21,7 @@ from infra.compose.rebuild import VIEW_NAMES, store_log, views
 from infra.display import to_json
 from infra.retry import Unavailable
 from infra.settings import Settings
+from infra.store_log import InvalidStoredEvent
 from projections.database import ProjectionDatabase
 from projections.rebuild import RebuildFailed, rebuild
 from projections.verify import Verdict, verify
@@ -50,7 +51,7 @@ def rebuild_view(
         try:
             with _progress(f"rebuilding {name}") as progress:
                 report = rebuild(db, view, store_log(desk, name), progress, fill)
-        except RebuildFailed as error:  # said after the progress bar's last line, so it is the last one shown
+        except (RebuildFailed, InvalidStoredEvent) as error:  # said after the progress bar's last line
             fail(f"{error}; the live tables are unchanged")
     typer.echo(
         f"rebuilt {report.view}: {report.events} events up to notification {report.position}, "
