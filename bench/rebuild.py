@@ -1,8 +1,12 @@
-"""Rebuild benchmark: N ticket events written straight into a SQLite store, the SLA view rebuilt at 100k and at N."""
+"""Rebuild benchmark: N ticket events written straight into a SQLite store, the SLA view rebuilt at 100k and at N.
+
+The rebuild is `nettask projections rebuild sla`'s: its fresh tables filled by --workers processes (default one
+per CPU), then caught up and switched over. Peak RSS is the main process's plus each worker's."""
 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import time
 import uuid
@@ -13,8 +17,9 @@ from domain import commands as c
 from domain.desk import TicketDesk
 from domain.events import TicketEvent
 from infra.compose.desk import build_desk
+from infra.compose.parallel_rebuild import parallel_fill, peak_rss_mb, worker_count
 from infra.compose.projections import build_projection_database
-from infra.compose.rebuild import VIEWS, StoreLog
+from infra.compose.rebuild import VIEWS, store_log
 from infra.policy_files import load_policy
 from infra.settings import Settings
 from projections.rebuild import rebuild
@@ -30,17 +35,21 @@ T0 = datetime.fromisoformat("2026-03-02T10:00:00+01:00")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the store at the last rebuild")
-    total = parser.parse_args().events
+    parser.add_argument("--workers", type=int, default=None, help="processes filling the tables (default: CPUs)")
+    arguments = parser.parse_args()
+    total = arguments.events
     run_dir = ROOT / "var" / f"bench-rebuild-{uuid.uuid4().hex[:8]}"
-    settings = Settings(store="sqlite", var_dir=run_dir)
+    settings = Settings(store="sqlite", var_dir=run_dir, rebuild_workers=arguments.workers)
     desk = build_desk(settings, load_policy(None))
     try:
         template = ticket_story(desk)
+        workers = worker_count(settings, "sla")
         print(f"each ticket: {len(template)} events ({', '.join(e.type for e in template)}); SQLite in {run_dir}")
+        print(f"rebuild workers: {workers}")
         stored = 0
         for target in sorted({min(FIRST_MEASURE, total), total}):
             stored = generate(desk, template, stored, target)
-            measure(settings, desk, stored)
+            measure(settings, desk, stored, workers)
     finally:
         desk.close()
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -90,26 +99,29 @@ def _copy(event: TicketEvent, ticket_id: uuid.UUID, number: int) -> TicketEvent:
     return event.model_copy(update=update)
 
 
-def measure(settings: Settings, desk: TicketDesk, stored: int) -> None:
+def measure(settings: Settings, desk: TicketDesk, stored: int, workers: int) -> None:
     db = build_projection_database(settings)
     db.create_schema()
+    fill = parallel_fill(settings, VIEWS["sla"], workers)
     try:
-        started = time.perf_counter()
-        report = rebuild(db, VIEWS["sla"], StoreLog(desk))
-        seconds = time.perf_counter() - started
+        started, cpu_before = time.perf_counter(), cpu_seconds()
+        report = rebuild(db, VIEWS["sla"], store_log(desk, "sla"), fill=fill)
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_before
     finally:
         db.close()
+    own, theirs = peak_rss_mb(), fill.peak_rss_mb if fill else []
     print(
         f"rebuild of {stored:,} stored events: {report.events:,} applied in {seconds:.1f} s = "
-        f"{report.events / seconds:,.0f} events/s; peak RSS (VmHWM) {peak_rss_mb():.0f} MB"
+        f"{report.events / seconds:,.0f} events/s; CPU {cpu:.1f} s = {cpu / report.events * 1e6:.0f} us an event; "
+        f"peak RSS (VmHWM) {own + sum(theirs):.0f} MB "
+        f"(main {own:.0f} MB, workers {', '.join(f'{mb:.0f}' for mb in theirs) or 'none'} MB)"
     )
 
 
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def cpu_seconds() -> float:
+    """User and system CPU of this process and of its ended workers: the rate's cost, whatever else runs."""
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 if __name__ == "__main__":

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     projections_sqlite_path: Path | None = None
     projections_postgres_schema: str | None = None
     projector_group: str = "nettask-projector"
+    # Processes that fill a rebuild's fresh tables, each folding its share of the tickets (views whose tickets
+    # are independent: the SLA view); unset: one per CPU. `nettask projections rebuild --workers N` overrides it.
+    rebuild_workers: int | None = Field(default=None, ge=1)
     # Records per poll, and so per transaction: under a backlog kafka-python fills polls this big from what it
     # fetched, so the work per batch (offsets, billing's statements) is shared by many events; a projector that
     # keeps up gets smaller polls, as soon as records arrive.

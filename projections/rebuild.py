@@ -6,7 +6,9 @@ are safe to hand to the projector exactly when, for every ticket, they hold at l
 has committed for it. The switch makes sure of that:
 
 1. Fill fresh tables (`<table>_rebuild`, primary keys only) from the store's notification log, page by page,
-   many events per transaction. The live projector goes on writing the old tables meanwhile.
+   many events per transaction, up to the log's end as it is now. The live projector goes on writing the old
+   tables meanwhile. A view whose tickets are independent may be filled by several processes instead, each
+   folding the events of its share of the tickets (infra/compose/parallel_rebuild.py); steps 2-4 are the same.
 2. Catch up a few times, outside any lock, so that little is left for step 3.
 3. In the switch transaction, lock the live tables first (SQLite: the file's write lock; PostgreSQL: ACCESS
    EXCLUSIVE, which waits for the projector's open batch to commit and holds its next one). Every event the
@@ -46,12 +48,29 @@ class EventLog(Protocol):
     def last_id(self) -> int: ...
 
     def read(self, after: int, limit: int, upto: int) -> tuple[list[ev.TicketEvent], int]:
-        """Ticket events of the notifications after `after` up to `upto` (at most `limit` of them), and the
-        last notification id read (`upto` when there were none)."""
+        """Ticket events of the notifications after `after` up to `upto` (at most `limit` notifications), and
+        the last notification id covered (`upto` when there were none)."""
 
 
 class Projection(Protocol):
     def apply(self, cursor: Any, events: Sequence[ev.TicketEvent]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Filled:
+    """What filling the fresh tables came to: events applied, and how many of them the view refused."""
+
+    events: int
+    failures: int
+
+
+# Step 1 done elsewhere (by several processes): fills the fresh tables up to a notification id, reporting
+# progress, and says what it applied; raises RebuildFailed, the live tables untouched, when it cannot.
+FillTables = Callable[[int, Progress], Filled]
+
+
+class RebuildFailed(Exception):
+    """A rebuild stopped before its switch: the live tables are as they were. The message says why, in one line."""
 
 
 def settled_already(_projection: Any, _cursor: Any) -> None:
@@ -121,6 +140,16 @@ class Replay:
             with self.scratch.transaction() as cursor:
                 self.copy_batch(cursor, target)
 
+    def fill(self, target: int, tables: FillTables | None) -> None:
+        """Step 1: everything up to `target`, by this replay, or by `tables` into the same fresh tables."""
+        if tables is None:
+            self.copy(target)
+            return
+        filled = tables(target, self.progress)
+        self.position = target
+        self.events += filled.events
+        self.failures += filled.failures
+
     def copy_batch(self, cursor: Any, target: int) -> None:
         """Up to BATCH_EVENTS events read in pages (each page moves the position on) and applied at once."""
         events: list[ev.TicketEvent] = []
@@ -147,12 +176,15 @@ class RebuildReport:
     failures: int
 
 
-def rebuild(live: ProjectionDatabase, view: RebuildableView, log: EventLog, progress=None) -> RebuildReport:
-    """Steps 1-4 of the module's docstring; the live tables change only in step 4's single transaction."""
+def rebuild(
+    live: ProjectionDatabase, view: RebuildableView, log: EventLog, progress=None, fill: FillTables | None = None
+) -> RebuildReport:
+    """Steps 1-4 of the module's docstring; the live tables change only in step 4's single transaction. `fill`,
+    when given, does step 1 (into the fresh tables this creates); the catch-up and the switch are done here."""
     replay = Replay(live, view, log, REBUILD_SUFFIX, progress)
     try:
         replay.fresh_tables()
-        replay.copy(log.last_id())
+        replay.fill(log.last_id(), fill)
         for _ in range(CATCH_UP_PASSES):
             target = log.last_id()
             if target - replay.position < PAGE:

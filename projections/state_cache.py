@@ -35,6 +35,12 @@ class StateCache(Generic[State]):
         self._remember(key, text, state)
         return text
 
+    def hold_at_most(self, limit: int) -> None:
+        """Keep at most `limit` states from now on (a rebuild's workers share what one process would hold)."""
+        self._limit = limit
+        while len(self._held) > limit:
+            del self._held[next(iter(self._held))]
+
     def clear(self) -> None:
         self._held.clear()
 

@@ -15,13 +15,15 @@ from rich.table import Table
 from domain.desk import TicketDesk
 from infra.cli._common import bad_argument, fail, policy_book
 from infra.compose.desk import build_desk
+from infra.compose.parallel_rebuild import parallel_fill, worker_count
 from infra.compose.projections import build_projection_database
 from infra.compose.rebuild import VIEW_NAMES, store_log, views
 from infra.display import to_json
 from infra.retry import Unavailable
 from infra.settings import Settings
+from infra.store_log import InvalidStoredEvent
 from projections.database import ProjectionDatabase
-from projections.rebuild import rebuild
+from projections.rebuild import RebuildFailed, rebuild
 from projections.verify import Verdict, verify
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
@@ -29,11 +31,28 @@ ViewArgument = Annotated[str, typer.Argument(metavar="NAME", help=f"The view: {'
 
 
 @app.command("rebuild")
-def rebuild_view(name: ViewArgument) -> None:
+def rebuild_view(
+    name: ViewArgument,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, metavar="N",
+            help="Processes that fill the fresh tables, each with a share of the tickets (the SLA view; billing "
+            "takes one); default NETTASK_REBUILD_WORKERS, else one per CPU.",
+        ),
+    ] = None,
+) -> None:  # fmt: skip
     """Rebuild the view from the event store into fresh tables, then switch over in one transaction."""
     _known(name)
-    with _sources() as (db, desk), _progress(f"rebuilding {name}") as progress:
-        report = rebuild(db, views(desk.policies)[name], store_log(desk, name), progress)
+    settings = Settings()
+    with _sources(settings) as (db, desk):
+        view = views(desk.policies)[name]
+        fill = parallel_fill(settings, view, worker_count(settings, name, workers))
+        try:
+            with _progress(f"rebuilding {name}") as progress:
+                report = rebuild(db, view, store_log(desk, name), progress, fill)
+        except (RebuildFailed, InvalidStoredEvent) as error:  # said after the progress bar's last line
+            fail(f"{error}; the live tables are unchanged")
     typer.echo(
         f"rebuilt {report.view}: {report.events} events up to notification {report.position}, "
         f"{report.failures} the view refused",
@@ -55,7 +74,7 @@ def verify_views(
     if format not in ("table", "json"):
         bad_argument(f"unknown format {format!r}; use table or json")
     verdicts = []
-    with _sources() as (db, desk):
+    with _sources(Settings()) as (db, desk):
         for each in names:
             with _progress(f"replaying {each}") as progress:
                 verdicts.append(verify(db, views(desk.policies)[each], store_log(desk, each), progress))
@@ -69,9 +88,8 @@ def _known(name: str) -> None:
 
 
 @contextmanager
-def _sources() -> Iterator[tuple[ProjectionDatabase, TicketDesk]]:
+def _sources(settings: Settings) -> Iterator[tuple[ProjectionDatabase, TicketDesk]]:
     """The projections' database and the store's desk (whose log the views replay, with its policy book)."""
-    settings = Settings()
     try:
         desk = build_desk(settings, policy_book(None))
         db = build_projection_database(settings)

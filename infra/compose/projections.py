@@ -55,3 +55,18 @@ def _sqlite(path: Path) -> sqlite3.Connection:
     # WAL: analysts' queries read a snapshot and never block the projector's writes, nor it theirs.
     connection.execute("PRAGMA journal_mode=WAL")
     return connection
+
+
+def build_scratch_database(path: Path) -> ProjectionDatabase:
+    """A throw-away SQLite file of projection tables (a rebuild worker's part), made afresh: no journal to keep,
+    no syncs, since a crash discards it anyway."""
+    path.unlink(missing_ok=True)
+    private_file(path)
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=MEMORY")  # a rollback still works: the batch's failure is reported
+        connection.execute("PRAGMA synchronous=OFF")
+        return connection
+
+    return ProjectionDatabase(connect)

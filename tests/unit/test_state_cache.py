@@ -90,3 +90,16 @@ def test_a_row_changed_by_another_writer_is_read_again(db):
         result = mine.apply(cursor, [response])
 
     assert (result.applied, result.repeats) == (0, 1)
+
+
+def test_holding_fewer_states_drops_the_least_recently_used_at_once():
+    cache, parsed = counting_cache()
+    for key in "abcd":
+        cache.load(key, "1")
+    cache.dump("a", {"text": "1"})  # written again: now the most recent
+    cache.hold_at_most(2)
+    assert len(cache) == 2
+    cache.load("a", "1")
+    cache.load("d", "1")
+    cache.load("b", "1")
+    assert parsed == ["1"] * 5, "a and d are held still, b was dropped"
