@@ -42,7 +42,8 @@ DRAIN_SECONDS = 30.0
 ROW_POLL_S = 0.002
 STAGES = (
     ("publish", "send() call -> broker acknowledged"),
-    ("intake poll", "acknowledged -> polled by the intake"),
+    ("intake busy", "acknowledged -> the intake's next poll call (0 if one was waiting)"),
+    ("intake poll", "that poll call, or the ack if later -> poll returned"),
     ("decide", "polled -> store transaction begins (validate, load, decide)"),
     ("store commit", "store transaction (the desk's save)"),
     ("relay read", "committed -> read by the relay"),
@@ -56,11 +57,23 @@ class StageClock:
     """The instants the pipeline's observers report, kept as they come and matched to commands after the run."""
 
     def __init__(self) -> None:
-        self.batches: list[tuple[float, float, list[tuple[float, float]], list[Any]]] = []
+        self.batches: list[tuple[float, float, float, list[tuple[float, float]], list[Any]]] = []
         self.pages: list[tuple[float, float, list[Any]]] = []
         # Projection name -> (seconds, events) of each batch it applied.
         self.projections: dict[str, list[tuple[float, int]]] = {}
         self._saves: list[tuple[float, float]] = []
+        self._poll_called = 0.0
+
+    def timed_poll(self, poll: Callable[..., Any]) -> Callable[..., Any]:
+        """The intake consumer's poll, noting when it was called: the batch the observer reports next came from
+        the last call. Split from the ack, it tells a command that waited for the intake to finish the previous
+        batch from one that waited for the poll's own round trips."""
+
+        def timed(*args: Any, **options: Any) -> Any:
+            self._poll_called = time.monotonic()
+            return poll(*args, **options)
+
+        return timed
 
     def timed_save(self, save: Callable[..., Any]) -> Callable[..., Any]:
         """The desk's save, timed: it runs on the intake's thread, inside the batch the observer reports next."""
@@ -103,19 +116,22 @@ class StageClock:
 
     def batch(self, polled_at: float, stored_at: float, records: list[Any]) -> None:
         saves, self._saves = self._saves, []
-        self.batches.append((polled_at, stored_at, saves, records))
+        # A consumer built anew on a rejoin is not timed: its batches count from their poll's return.
+        poll_called, self._poll_called = self._poll_called or polled_at, 0.0
+        self.batches.append((poll_called, polled_at, stored_at, saves, records))
 
     def page(self, read_at: float, acked_at: float, messages: list[Any]) -> None:
         self.pages.append((read_at, acked_at, messages))
 
-    def intake_times(self, wall_to_monotonic: float) -> dict[str, tuple[float, float, float, float]]:
-        """command id -> (record CreateTime, polled, store transaction begun, committed), monotonic seconds."""
+    def intake_times(self, wall_to_monotonic: float) -> dict[str, tuple[float, float, float, float, float]]:
+        """command id -> (record CreateTime, poll called, polled, store transaction begun, committed), monotonic
+        seconds."""
         found = {}
-        for polled_at, stored_at, saves, records in self.batches:
+        for poll_called, polled_at, stored_at, saves, records in self.batches:
             begun, committed = (saves[0][0], saves[-1][1]) if saves else (stored_at, stored_at)
             for record in records:
                 created = record.timestamp / 1000 - wall_to_monotonic
-                found[header(record.headers, MESSAGE_ID)] = (created, polled_at, begun, committed)
+                found[header(record.headers, MESSAGE_ID)] = (created, poll_called, polled_at, begun, committed)
         return found
 
     def relay_times(self) -> dict[str, tuple[float, float]]:
@@ -192,6 +208,7 @@ class Components:
         self.components = [component for _, component in named]
         self.intake.on_batch, self.relay.on_page = clock.batch, clock.page
         self.intake.desk.save = clock.timed_save(self.intake.desk.save)
+        self.intake.consumer.poll = clock.timed_poll(self.intake.consumer.poll)
         for projector in self.components[2:]:
             for projection in projector.projections:
                 projection.apply = clock.timed_projection(projection.name, projection.apply)
@@ -293,16 +310,19 @@ def _collect(run: Run, sent: dict, acked: dict, clock: StageClock, readable: dic
         if command_id in visible:
             run.to_row.append(visible[command_id] - sent_at)
         if command_id in intake:
-            created, polled, *_ = intake[command_id]
+            created, _, polled, *_ = intake[command_id]
             run.created_to_polled.append(polled - created)
 
 
 def _marks(command_id, sent_at, acked, intake, relay, readable, visible) -> list[float | None]:
-    """sent, acked, polled, store begun, committed, relay read, relay acked, readable, row visible."""
-    _, polled, begun, committed = intake.get(command_id, (None,) * 4)
+    """sent, acked, intake poll under way, polled, store begun, committed, relay read, relay acked, readable, row
+    visible. The poll is under way from its call, or from the ack if a poll was already waiting then."""
+    _, poll_called, polled, begun, committed = intake.get(command_id, (None,) * 5)
     read, page_acked = relay.get(command_id, (None, None))
+    acked_at = acked.get(command_id)
+    polling = None if acked_at is None or poll_called is None else max(acked_at, poll_called)
     return [
-        sent_at, acked.get(command_id), polled, begun, committed, read, page_acked,
+        sent_at, acked_at, polling, polled, begun, committed, read, page_acked,
         readable.get(command_id), visible.get(command_id),
     ]  # fmt: skip
 

@@ -160,8 +160,8 @@ class Relay:
 
         1. Take the page read ahead during the previous one if it starts at the saved position; else read up
            to `page` notifications after the saved position, in notification-id order.
-        2. Start reading the next page in the reader's thread, so that the store's round trip overlaps the
-           broker's (a read that fails there is only left to step 1 of the next page).
+        2. After a full page, start reading the next page in the reader's thread, so that the store's round trip
+           overlaps the broker's (a read that fails there is only left to step 1 of the next page).
         3. Send each one's stored JSON unchanged, keyed by ticket id, with type, id and versions in headers.
         4. Flush and check every send: on any failure the position is NOT saved; the whole page is sent again
            on a new producer, so an event is never skipped, only perhaps repeated.
@@ -198,6 +198,13 @@ class Relay:
         page, self._ahead = self._ahead, None
         return page if page is not None and page.after == self.stats.position else None
 
+    def _may_continue(self, page: Page) -> bool:
+        """A full page: the log may go on after it. A short one reached the log's end when it was read, so a read
+        ahead would find nothing, or only what an intake stores meanwhile, which wakes the relay anyway; at a
+        paced rate every page is short, and that empty read cost a store query and a hop between threads on
+        the way to the broker's acknowledgement."""
+        return len(page.messages) >= self.page
+
     def _read_ahead(self, after: int) -> Future[Page | None] | None:
         """The page after `after`, being read in the reader's thread; None if it was read already."""
         if self._ahead is not None and self._ahead.after == after:
@@ -216,7 +223,7 @@ class Relay:
     def _send_page(self, page: Page) -> None:
         producer = self._producer()
         # Only this thread touches the producer; the reader's thread touches only the store.
-        reading = self._read_ahead(page.last)
+        reading = self._read_ahead(page.last) if self._may_continue(page) else None
         try:
             sends = [producer.send(self.topic, key=m.key, value=m.value, headers=m.headers) for m in page.messages]
             producer.flush(timeout=FLUSH_TIMEOUT_S)

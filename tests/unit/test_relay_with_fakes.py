@@ -182,6 +182,20 @@ def test_a_page_read_ahead_is_used_only_if_it_starts_at_the_saved_position():
     assert [int(header(m["headers"], NOTIFICATION_ID)) for m in producers.sent()][4:] == [3, 4, 5, 6]
 
 
+def test_a_full_page_reads_the_next_one_ahead_and_a_short_page_reads_nothing_ahead(monkeypatch):
+    desk, producers = new_desk(), Producers()
+    stored_tickets(desk, 2)  # 7 events: a full page of 4, then a short one of 3 that reached the log's end
+    relay = new_relay(desk, producers, page=4)
+    reads, starts = relay._select_notifications, []
+    monkeypatch.setattr(relay, "_select_notifications", lambda **where: starts.append(where["start"]) or reads(**where))
+    assert relay.publish_page() == 4
+    assert starts == [1, 5]  # the first page, and the second read ahead during it
+    assert relay.publish_page() == 3
+    assert starts == [1, 5]  # the page read ahead was taken; nothing read ahead during the short page
+    assert relay.publish_page() == 0
+    assert starts == [1, 5, 8]  # the log's end, looked at only when asked
+
+
 def test_a_store_that_fails_while_reading_ahead_is_read_again_with_retries(monkeypatch):
     desk, producers = new_desk(), Producers()
     stored_tickets(desk, 2)
