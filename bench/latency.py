@@ -90,10 +90,10 @@ class StageClock:
     def timed_projection(self, name: str, apply: Callable[..., Any]) -> Callable[..., Any]:
         """A projection's apply, timed: where the projector's time per batch goes."""
 
-        def timed(cursor: Any, events: Any) -> Any:
+        def timed(cursor: Any, events: Any, **options: Any) -> Any:
             started = time.monotonic()
             try:
-                return apply(cursor, events)
+                return apply(cursor, events, **options)
             finally:
                 self.projections.setdefault(name, []).append((time.monotonic() - started, len(events)))
 
