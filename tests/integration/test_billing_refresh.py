@@ -34,7 +34,8 @@ def db(store_settings: Settings) -> Iterator[ProjectionDatabase]:
 
 
 def marks(db: ProjectionDatabase) -> dict[str, int]:
-    return dict(db.query(f"SELECT customer_id, marks FROM {db.table('billing_refresh')}"))
+    """The marks waiting, summed per customer."""
+    return dict(db.query(f"SELECT customer_id, SUM(marks) FROM {db.table('billing_refresh')} GROUP BY customer_id"))
 
 
 def folded_in_batches(projection: BillingProjection, events: list, batch: int) -> None:
