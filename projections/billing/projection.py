@@ -115,13 +115,17 @@ class BillingProjection:
     def _closed_months_used(self, closings: Closings, events: list[ev.DomainEvent], loaded: Loaded) -> CustomerMonths:
         """The (customer, month) of each event's usage whose month was closed when the batch began."""
         zone, closed = self.book.latest.calendar.zone, {str(month) for month, _ in closings.closed}
+        if not closed:
+            return set()
+        # Most events are of an open month: nothing before the end of the last month closed is worth a look.
+        bound = max(month for month, _ in closings.closed).next().first_instant(zone)
         used = set()
         for event in events:
-            if isinstance(event, ev.TicketEvent):
-                incident = loaded.incidents.get(event.ticket_id)
-                used.add((event.customer_id, str(Month.of(event.occurred_at, zone))))
-                if incident is not None:
-                    used.add((incident.customer_id, str(Month.of(incident.opened_at, zone))))
+            if not isinstance(event, ev.TicketEvent):
+                continue
+            incident = loaded.incidents.get(event.ticket_id)
+            instants = (event.occurred_at, incident.opened_at) if incident is not None else (event.occurred_at,)
+            used |= {(event.customer_id, str(Month.of(instant, zone))) for instant in instants if instant < bound}
         return {(customer_id, month) for customer_id, month in used if month in closed}
 
     def _months_closable(self, closings: Closings, events: list[ev.DomainEvent]) -> list[Month]:

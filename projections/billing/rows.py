@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from domain.billing import Incident
 from domain.money import Month
 from projections.billing import tables
 from projections.billing.state import CALLBACK, INCIDENT, LINES, STATEMENT, SUBSCRIPTIONS, Changes, Loaded
 from projections.database import LOOKUP_CHUNK, OnConflict, ProjectionDatabase
+from projections.state_cache import StateCache
 
 CustomerMonths = set[tuple[str, str]]  # (customer id, month as text)
 
@@ -18,6 +20,10 @@ class StateRows:
 
     def __init__(self, db: ProjectionDatabase):
         self.db = db
+        # The incidents as last read or written: the batch's follow-ups find their ticket's row unchanged, unparsed.
+        self.incidents: StateCache[Incident] = StateCache(
+            INCIDENT.validate_json, lambda i: INCIDENT.dump_json(i).decode()
+        )
 
     def tickets(self, cursor: Any, loaded: Loaded, ticket_ids: Iterable[str]) -> None:
         """The incidents of these tickets."""
@@ -64,7 +70,7 @@ class StateRows:
         write, replace = self.db.write_rows, OnConflict.REPLACE
         columns = ("customer_id", "month", "state")
         incidents = [
-            (str(i.ticket_id), i.customer_id, str(Month.of(i.opened_at, zone)), INCIDENT.dump_json(i).decode())
+            (key := str(i.ticket_id), i.customer_id, str(Month.of(i.opened_at, zone)), self.incidents.dump(key, i))
             for i in changes.incidents
         ]
         write(cursor, tables.INCIDENTS, ("ticket_id", *columns), ("ticket_id",), incidents, replace)
@@ -81,8 +87,9 @@ class StateRows:
         write(cursor, tables.CARRIED, columns, ("customer_id", "month"), carried, replace)
 
     def _incidents(self, cursor: Any, loaded: Loaded, where: str, fixed: tuple, keys: Iterable[str]) -> None:
-        for (state,) in self._where(cursor, f"SELECT state FROM {self.db.table(tables.INCIDENTS)}", where, fixed, keys):
-            incident = INCIDENT.validate_json(state)
+        select = f"SELECT ticket_id, state FROM {self.db.table(tables.INCIDENTS)}"
+        for ticket_id, state in self._where(cursor, select, where, fixed, keys):
+            incident = self.incidents.load(ticket_id, state)
             loaded.incidents[incident.ticket_id] = incident
 
     def _callbacks(self, cursor: Any, loaded: Loaded, where: str, fixed: tuple, keys: Iterable[str]) -> None:
