@@ -275,10 +275,10 @@ class BillingProjection:
     def _stored_statements(self, cursor: Any, whole: set[str], pairs: CustomerMonths) -> dict[StatementKey, str]:
         """The stored statements of the customers in `whole`, and of the (customer, month) `pairs`."""
         select = f"SELECT customer_id, month, statement FROM {self.db.table(tables.STATEMENTS)}"
-        rows = self.rows._where(cursor, select, "customer_id IN ({marks})", (), whole)
+        rows = self.rows.select_in(cursor, select, "customer_id IN ({marks})", (), whole)
         for month in sorted({month for _, month in pairs}):
             where = f"month = {self.db.mark} AND customer_id IN ({{marks}})"
-            rows += self.rows._where(cursor, select, where, (month,), [c for c, of in pairs if of == month])
+            rows += self.rows.select_in(cursor, select, where, (month,), [c for c, of in pairs if of == month])
         return {(customer_id, month): text for customer_id, month, text in rows}
 
     def _delete_statements(self, cursor: Any, keys: list[tuple[str, str]]) -> None:

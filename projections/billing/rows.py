@@ -88,13 +88,13 @@ class StateRows:
 
     def _incidents(self, cursor: Any, loaded: Loaded, where: str, fixed: tuple, keys: Iterable[str]) -> None:
         select = f"SELECT ticket_id, state FROM {self.db.table(tables.INCIDENTS)}"
-        for ticket_id, state in self._where(cursor, select, where, fixed, keys):
+        for ticket_id, state in self.select_in(cursor, select, where, fixed, keys):
             incident = self.incidents.load(ticket_id, state)
             loaded.incidents[incident.ticket_id] = incident
 
     def _callbacks(self, cursor: Any, loaded: Loaded, where: str, fixed: tuple, keys: Iterable[str]) -> None:
         select = f"SELECT event_id, state FROM {self.db.table(tables.CALLBACKS)}"
-        for event_id, state in self._where(cursor, select, where, fixed, keys):
+        for event_id, state in self.select_in(cursor, select, where, fixed, keys):
             loaded.callbacks[event_id] = CALLBACK.validate_json(state)
 
     def _by_month(self, cursor: Any, loaded: Loaded, where: str, fixed: tuple, keys: Iterable[str]) -> None:
@@ -102,7 +102,7 @@ class StateRows:
         kinds = ((tables.FROZEN, loaded.frozen, STATEMENT), (tables.CARRIED, loaded.carried, LINES))
         for table, into, adapter in kinds:
             select = f"SELECT customer_id, month, state FROM {self.db.table(table)}"
-            for customer_id, month, state in self._where(cursor, select, where, fixed, keys):
+            for customer_id, month, state in self.select_in(cursor, select, where, fixed, keys):
                 into[customer_id, Month.parse(month)] = adapter.validate_json(state)
 
     def _select(self, cursor: Any, table: str, columns: str, customer_ids: Iterable[str] | None) -> list[tuple]:
@@ -110,9 +110,9 @@ class StateRows:
         if customer_ids is None:
             cursor.execute(select)
             return cursor.fetchall()
-        return self._where(cursor, select, "customer_id IN ({marks})", (), customer_ids)
+        return self.select_in(cursor, select, "customer_id IN ({marks})", (), customer_ids)
 
-    def _where(self, cursor: Any, select: str, where: str, fixed: tuple, keys: Iterable[str]) -> list[tuple]:
+    def select_in(self, cursor: Any, select: str, where: str, fixed: tuple, keys: Iterable[str]) -> list[tuple]:
         """`select` with `where`, whose `{marks}` stands in for the keys (in chunks), after the `fixed` parameters."""
         wanted, rows = sorted(set(keys)), []
         for start in range(0, len(wanted), LOOKUP_CHUNK):

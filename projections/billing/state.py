@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from pydantic import AwareDatetime, TypeAdapter
 
@@ -36,7 +37,7 @@ class Loaded:
     """The rows a batch or a refresh read: just what the fold will ask of, so it grows with the batch, not history."""
 
     subscriptions: dict[str, list[Subscription]] = field(default_factory=dict)
-    incidents: dict = field(default_factory=dict)  # ticket id -> Incident
+    incidents: dict[UUID, Incident] = field(default_factory=dict)  # by ticket id
     callbacks: dict[str, CallbackUse] = field(default_factory=dict)  # event id -> callback
     frozen: dict[CustomerMonth, Statement] = field(default_factory=dict)
     carried: dict[CustomerMonth, list[AdjustmentLine]] = field(default_factory=dict)
