@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -15,14 +16,16 @@ from domain.statement import Statement, total
 from projections.billing import tables
 from projections.billing.fold import BillingFold
 from projections.billing.lines import LineChanges, StatementKey, WrittenLines
-from projections.billing.queries import billed_months, statement
-from projections.billing.state import CLOSINGS, CUSTOMER, Closings, CustomerBilling, closings_of, customers_of, restore
+from projections.billing.queries import billed_months, first_policy_month, statement
+from projections.billing.rows import CustomerMonths, StateRows
+from projections.billing.state import CLOSINGS, EVERY_MONTH, Changes, Closings, Loaded, changes_of, closings_of, restore
 from projections.database import OnConflict, ProjectionDatabase
 from projections.sla.projection import Applied, Failure
 from projections.sla.tables import insert_new, upsert
 from projections.state_cache import StateCache
 from projections.views import create_views
 
+LOG = logging.getLogger(__name__)
 # A statement's `as_of` in its JSON (the only field of that name): an open statement's moves with every event.
 AS_OF = re.compile(r'"as_of":"[^"]*"')
 
@@ -30,9 +33,10 @@ AS_OF = re.compile(r'"as_of":"[^"]*"')
 class BillingProjection:
     """Keeps `billing_statements` and `billing_statement_lines` equal to the billing fold of the events seen.
 
-    The fold's state is stored with them: the closings (shared by all customers) and each customer's usage,
-    frozen statements and carried adjustments, so a batch loads only the customers it touches. A batch stores
-    the fold and marks its customers; `refresh` rewrites the marked customers' statements, coalescing batches.
+    The fold's state is stored with them as rows: the closings (shared by all customers), incidents by ticket,
+    callbacks by event, plans by customer, frozen statements and carried adjustments by customer and month; a
+    batch loads only the rows its events ask of. A batch stores the fold and marks the (customer, month)
+    statements it moved; `refresh` rewrites the marked statements from their month's rows, coalescing batches.
     """
 
     name = "billing"
@@ -42,8 +46,8 @@ class BillingProjection:
     def __init__(self, db: ProjectionDatabase, book: PolicyBook):
         self.db = db
         self.book = book
-        # The stored shares and closings as last read or written: a batch parses only rows changed meanwhile.
-        self.shares: StateCache[CustomerBilling] = StateCache(CUSTOMER.validate_json, _dumper(CUSTOMER))
+        self.rows = StateRows(db)
+        # The closings as last read or written: a batch parses the row only when it changed meanwhile.
         self.closings: StateCache[Closings] = StateCache(CLOSINGS.validate_json, _dumper(CLOSINGS))
         # The statement lines as last written: a statement rewritten gets only its changed lines written again.
         self.lines = WrittenLines(self._line)
@@ -51,6 +55,7 @@ class BillingProjection:
         self.pending = True
 
     def create_tables(self, cursor: Any) -> None:
+        refuse_legacy_state(self.db, cursor)
         tables.create_tables(self.db, cursor)
         create_closings(self.db, cursor)
         # The analysts' views join the SLA tables too: the projector creates those first.
@@ -61,27 +66,86 @@ class BillingProjection:
 
         1. Lock and load the closings: the fold's clock is shared by all partitions, so batches of projectors
            in one group take turns here (PostgreSQL; SQLite's BEGIN IMMEDIATE serialises them already).
-        2. Drop repeats: events whose id the projection holds, or that came twice in the batch. Load the
-           stored share of each customer the batch touches; every customer's when the batch closes a month
-           or enters a new one (their statements change too).
+        2. Drop repeats: events whose id the projection holds, or that came twice in the batch. Load the rows
+           the fold will ask of (`_load`).
         3. Fold the events, in the order given; an event the fold refuses is a failure.
-        4. Store the fold's state (a customer's share only when it changed) and the ids of the events folded.
-        5. Mark the loaded customers' statements to be refreshed: in this transaction, so a crash before the
-           refresh leaves the marks, and the next refresh (after a restart) does them.
+        4. Store the rows the fold changed, and the ids of the events folded.
+        5. Mark the (customer, month) statements the changes moved to be refreshed; every customer's months
+           from the clock's on when the batch closes a month or enters a new one. In this transaction, so a
+           crash before the refresh leaves the marks, and the next refresh (after a restart) does them.
         """
         closings = self._closings(cursor)
         fresh, result = self._fresh(cursor, events)
         if not fresh:
             return result
-        wanted = None if self._reaches_everyone(closings, fresh) else _customers_in(fresh)
-        loaded = self._customers(cursor, wanted)
+        everyone = self._reaches_everyone(closings, fresh)
+        loaded = self._load(cursor, closings, fresh, everyone)
         fold = restore(self.book, closings, loaded)
         folded = [event for event in fresh if self._fold_one(fold, event, result)]
-        names = sorted(set(loaded) | set(fold.usage.subscriptions) | _customers_in(folded))
-        self._write_state(cursor, fold, names, loaded, folded)
-        self._mark(cursor, names)
+        changes = changes_of(fold, loaded)
+        self._write_state(cursor, fold, changes, folded)
+        marks = changes.touched(self.book.latest.calendar.zone)
+        if everyone:
+            marks |= self._months_of_everyone(closings, fold, fresh)
+        self._mark(cursor, sorted(marks))
         self.pending = True
         return result
+
+    def _load(self, cursor: Any, closings: Closings, events: list[ev.DomainEvent], everyone: bool) -> Loaded:
+        """The rows the fold asks of for these events, in four steps.
+
+        1. The incidents of the batch's tickets, and the plans of its customers (every customer's if it reaches
+           everyone: a closing freezes each customer's statement).
+        2. Everything of a customer with a new plan: it may freeze any month already closed.
+        3. For an event of a month already closed: that customer and month's usage and frozen statement, and
+           the customer's carried adjustments (it becomes an adjustment counting those before).
+        4. If the batch reaches everyone, every customer's rows of the months it may close.
+        """
+        rows, loaded = self.rows, Loaded()
+        rows.tickets(cursor, loaded, {str(e.ticket_id) for e in events if isinstance(e, ev.TicketEvent)})
+        rows.subscriptions(cursor, loaded, None if everyone else _customers_in(events))
+        rows.customers(cursor, loaded, {e.customer_id for e in events if isinstance(e, ev.PlanSubscribed)})
+        late = self._closed_months_used(closings, events, loaded)
+        rows.pairs(cursor, loaded, late)
+        rows.carried(cursor, loaded, {customer_id for customer_id, _ in late})
+        if everyone:
+            rows.months(cursor, loaded, [str(month) for month in self._months_closable(closings, events)])
+        return loaded
+
+    def _closed_months_used(self, closings: Closings, events: list[ev.DomainEvent], loaded: Loaded) -> CustomerMonths:
+        """The (customer, month) of each event's usage whose month was closed when the batch began."""
+        zone, closed = self.book.latest.calendar.zone, {str(month) for month, _ in closings.closed}
+        if not closed:
+            return set()
+        # Most events are of an open month: nothing before the end of the last month closed is worth a look.
+        bound = max(month for month, _ in closings.closed).next().first_instant(zone)
+        used = set()
+        for event in events:
+            if not isinstance(event, ev.TicketEvent):
+                continue
+            incident = loaded.incidents.get(event.ticket_id)
+            instants = (event.occurred_at, incident.opened_at) if incident is not None else (event.occurred_at,)
+            used |= {(event.customer_id, str(Month.of(instant, zone))) for instant in instants if instant < bound}
+        return {(customer_id, month) for customer_id, month in used if month in closed}
+
+    def _months_closable(self, closings: Closings, events: list[ev.DomainEvent]) -> list[Month]:
+        """The months the batch may close: from the next to close to its latest event's, and those closed by hand."""
+        zone = self.book.latest.calendar.zone
+        month = closings.next_to_close or Month.of(self.book.policies[0].starts_at, zone)
+        last = Month.of(max(event.occurred_at for event in events), zone)
+        months = {Month.parse(e.month) for e in events if isinstance(e, ev.MonthClosed)}
+        while month <= last:
+            months.add(month)
+            month = month.next()
+        return sorted(months)
+
+    def _months_of_everyone(self, closings: Closings, fold: BillingFold, events: list) -> CustomerMonths:
+        """Every customer's statements of the months the batch may close or enter (all of them on a first batch)."""
+        if closings.clock is None:
+            return {(customer_id, EVERY_MONTH) for customer_id in fold.usage.subscriptions}
+        months = {str(month) for month in self._months_closable(closings, events)}
+        months.add(str(Month.of(fold.clock, self.book.latest.calendar.zone)))
+        return {(customer_id, month) for customer_id in fold.usage.subscriptions for month in months}
 
     def refresh(self) -> int:
         """Rewrite the marked customers' statements in a transaction of their own; returns how many customers.
@@ -102,32 +166,40 @@ class BillingProjection:
         """The marked customers' statements rewritten from the stored fold, in four steps.
 
         1. Lock and load the closings, as a batch does: batches of other projectors wait meanwhile.
-        2. Read the marks with their counts, and the stored shares of the marked customers.
-        3. Rewrite their statements as the fold now has them (only those that changed, with their lines).
+        2. Read the marks with their counts; load the marked customers' plans, and the rows of each marked
+           (customer, month), or all of a customer's marked for every month.
+        3. Rewrite the marked statements as the fold now has them (only those that changed, with their lines).
         4. Clear each mark whose count is still the one read: one set again meanwhile stays for the next refresh.
         """
         closings = self._closings(cursor)
         marks = self._marks(cursor)
         if marks:
-            fold = restore(self.book, closings, self._customers(cursor, set(marks)))
-            self._write_statements(cursor, fold, sorted(marks))
+            whole = {customer_id for customer_id, month in marks if month == EVERY_MONTH}
+            pairs = {(customer_id, month) for customer_id, month in marks if customer_id not in whole}
+            loaded = Loaded()
+            self.rows.subscriptions(cursor, loaded, {customer_id for customer_id, _ in marks})
+            self.rows.customers(cursor, loaded, whole)
+            self.rows.pairs(cursor, loaded, pairs)
+            self._write_statements(cursor, restore(self.book, closings, loaded), whole, pairs)
             self._clear(cursor, marks)
-        return len(marks)
+        return len({customer_id for customer_id, _ in marks})
 
-    def _mark(self, cursor: Any, customer_ids: list[str]) -> None:
+    def _mark(self, cursor: Any, marks: list[tuple[str, str]]) -> None:
         cursor.executemany(
-            f"INSERT INTO {self.db.table(tables.REFRESH)} AS marked (customer_id, marks) VALUES ({self.db.mark}, 1) "
-            "ON CONFLICT (customer_id) DO UPDATE SET marks = marked.marks + 1",
-            [(customer_id,) for customer_id in customer_ids],
+            f"INSERT INTO {self.db.table(tables.REFRESH)} AS marked (customer_id, month, marks) "
+            f"VALUES ({self.db.mark}, {self.db.mark}, 1) "
+            "ON CONFLICT (customer_id, month) DO UPDATE SET marks = marked.marks + 1",
+            marks,
         )
 
-    def _marks(self, cursor: Any) -> dict[str, int]:
-        cursor.execute(f"SELECT customer_id, marks FROM {self.db.table(tables.REFRESH)}")
-        return dict(cursor.fetchall())
+    def _marks(self, cursor: Any) -> dict[tuple[str, str], int]:
+        cursor.execute(f"SELECT customer_id, month, marks FROM {self.db.table(tables.REFRESH)}")
+        return {(customer_id, month): marks for customer_id, month, marks in cursor.fetchall()}
 
-    def _clear(self, cursor: Any, marks: dict[str, int]) -> None:
-        condition = f"customer_id = {self.db.mark} AND marks = {self.db.mark}"
-        cursor.executemany(f"DELETE FROM {self.db.table(tables.REFRESH)} WHERE {condition}", list(marks.items()))
+    def _clear(self, cursor: Any, marks: dict[tuple[str, str], int]) -> None:
+        condition = f"customer_id = {self.db.mark} AND month = {self.db.mark} AND marks = {self.db.mark}"
+        rows = [(*key, count) for key, count in marks.items()]
+        cursor.executemany(f"DELETE FROM {self.db.table(tables.REFRESH)} WHERE {condition}", rows)
 
     def _fresh(self, cursor: Any, events: Sequence[ev.DomainEvent]) -> tuple[list[ev.DomainEvent], Applied]:
         ids = [str(event.event_id) for event in events]
@@ -169,21 +241,8 @@ class BillingProjection:
         cursor.execute(f"SELECT state FROM {self.db.table(tables.CLOSINGS)} WHERE singleton = 1{lock}")
         return self.closings.load(_CLOSINGS_KEY, cursor.fetchone()[0])
 
-    def _customers(self, cursor: Any, wanted: set[str] | None) -> dict[str, CustomerBilling]:
-        """The stored share of the wanted customers; of every customer when `wanted` is None."""
-        if wanted is None:
-            cursor.execute(f"SELECT customer_id, state FROM {self.db.table(tables.CUSTOMERS)}")
-            rows = cursor.fetchall()
-        else:
-            rows = self.db.in_chunks(
-                cursor,
-                f"SELECT customer_id, state FROM {self.db.table(tables.CUSTOMERS)} WHERE customer_id IN ({{marks}})",
-                wanted,
-            )
-        return {customer_id: self.shares.load(customer_id, state) for customer_id, state in rows}
-
-    def _write_statements(self, cursor: Any, fold: BillingFold, customer_ids: list[str]) -> None:
-        """Each customer's statements as the fold now has them, in place of the stored ones, in four steps.
+    def _write_statements(self, cursor: Any, fold: BillingFold, whole: set[str], pairs: CustomerMonths) -> None:
+        """The marked statements as the fold now has them, in place of the stored ones, in four steps.
 
         1. Build them, and read the stored ones of the same customers.
         2. A statement that differs in more than its `as_of` (an open statement moves with the fold's clock) is
@@ -192,8 +251,9 @@ class BillingProjection:
            written over them (most rewrites add a line or two to thousands); any other gets all its lines anew.
         4. One that differs only in its `as_of` gets the new `as_of`; its lines are the same, so they stay.
         """
-        found = {(s.customer_id, str(s.month)): s for c in customer_ids for s in statements_of(fold, c)}
-        stored = self._stored_statements(cursor, customer_ids)
+        found = {_key(s): s for c in sorted(whole) for s in statements_of(fold, c)}
+        found |= {_key(s): s for s in (statement_in(fold, c, m) for c, m in sorted(pairs)) if s is not None}
+        stored = self._stored_statements(cursor, whole, pairs)
         texts = {key: s.model_dump_json() for key, s in found.items()}
         held = {key: text for key, text in texts.items() if stored.get(key) == text}
         moved = [key for key, text in texts.items() if key in stored and key not in held
@@ -212,14 +272,14 @@ class BillingProjection:
         for key in moved:
             self.lines.moved(key, texts[key])
 
-    def _stored_statements(self, cursor: Any, customer_ids: list[str]) -> dict[tuple[str, str], str]:
-        select = (
-            f"SELECT customer_id, month, statement FROM {self.db.table(tables.STATEMENTS)} "
-            "WHERE customer_id IN ({marks})"
-        )
-        return {
-            (customer_id, month): text for customer_id, month, text in self.db.in_chunks(cursor, select, customer_ids)
-        }
+    def _stored_statements(self, cursor: Any, whole: set[str], pairs: CustomerMonths) -> dict[StatementKey, str]:
+        """The stored statements of the customers in `whole`, and of the (customer, month) `pairs`."""
+        select = f"SELECT customer_id, month, statement FROM {self.db.table(tables.STATEMENTS)}"
+        rows = self.rows.select_in(cursor, select, "customer_id IN ({marks})", (), whole)
+        for month in sorted({month for _, month in pairs}):
+            where = f"month = {self.db.mark} AND customer_id IN ({{marks}})"
+            rows += self.rows.select_in(cursor, select, where, (month,), [c for c, of in pairs if of == month])
+        return {(customer_id, month): text for customer_id, month, text in rows}
 
     def _delete_statements(self, cursor: Any, keys: list[tuple[str, str]]) -> None:
         for table in (tables.LINES, tables.STATEMENTS):
@@ -256,19 +316,14 @@ class BillingProjection:
         for key, s in found.items():
             self.lines.remember(key, texts[key], s, updates[key].rows)
 
-    def _write_state(
-        self, cursor: Any, fold: BillingFold, names: list[str], loaded: dict[str, CustomerBilling], folded: list
-    ) -> None:
+    def _write_state(self, cursor: Any, fold: BillingFold, changes: Changes, folded: list) -> None:
         db = self.db
         cursor.execute(
             upsert(db, tables.CLOSINGS, ("singleton", "state"), ("singleton",)),
             (1, self.closings.dump(_CLOSINGS_KEY, closings_of(fold))),
         )
-        # A share equal to the stored one (a customer loaded only because the batch reached everyone) is not
-        # dumped again: its text in the database and the cache is still the truth.
-        shares = {c: share for c, share in customers_of(fold, names).items() if loaded.get(c) != share}
-        rows = [(customer_id, self.shares.dump(customer_id, share)) for customer_id, share in shares.items()]
-        db.write_rows(cursor, tables.CUSTOMERS, ("customer_id", "state"), ("customer_id",), rows, OnConflict.REPLACE)
+        # Only the rows the batch changed: a row loaded and left as it was is still the truth.
+        self.rows.write(cursor, changes, self.book.latest.calendar.zone)
         seen = [(str(e.event_id), e.type, db.instant(e.occurred_at)) for e in folded]
         seen_columns = ("event_id", "event_type", "occurred_at")
         db.write_rows(cursor, tables.SEEN, seen_columns, ("event_id",), seen, OnConflict.KEEP)
@@ -312,6 +367,42 @@ def statements_of(fold: BillingFold, customer_id: str) -> list[Statement]:
         return []
     months = billed_months(fold, customer_id, fold.clock)
     return [s for s in (statement(fold, customer_id, m, fold.clock) for m in months) if s is not None]
+
+
+def statement_in(fold: BillingFold, customer_id: str, month: str) -> Statement | None:
+    """The customer's statement of the month as of the fold's clock, if billed: what `statements_of` has of it."""
+    if fold.clock is None:
+        return None
+    of = Month.parse(month)
+    if of < first_policy_month(fold):
+        return None
+    return statement(fold, customer_id, of, fold.clock)
+
+
+def refuse_legacy_state(db: ProjectionDatabase, cursor: Any) -> None:
+    """A database of an earlier version holds the fold's state in one row per customer, which this version
+    does not read: going on would serve statements without that history. It needs a rebuild first."""
+    if not has_table(db, cursor, tables.LEGACY_CUSTOMERS):
+        return
+    message = (
+        f"the billing state is in the table {tables.LEGACY_CUSTOMERS} of an earlier version, which this version "
+        "does not read: run `nettask projections rebuild billing` once (it replays the event store into the new "
+        "tables and drops the old one), then start the projector again"
+    )
+    LOG.error(message)
+    raise LegacyBillingState(message)
+
+
+def has_table(db: ProjectionDatabase, cursor: Any, name: str) -> bool:
+    if db.postgres:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (db.table(name),))
+        return bool(cursor.fetchone()[0])
+    cursor.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (db.table(name),))
+    return bool(cursor.fetchone()[0])
+
+
+class LegacyBillingState(RuntimeError):
+    """The billing tables are of an earlier version: a rebuild must come first."""
 
 
 def _only_as_of_differs(stored: str, built: str) -> bool:

@@ -24,7 +24,7 @@ def billing_view(book: PolicyBook) -> RebuildableView:
         create_indexes=tables.create_indexes,
         settle=lambda projection, cursor: projection.refresh_in(cursor),
         comparisons=(
-            # The fold's state (customers' shares, closings) is left out: the statements say what it means. So is
+            # The fold's state (its rows, closings) is left out: the statements say what it means. So is
             # an open statement's as_of (in its column and its JSON): it is the fold's clock when the customer was
             # last touched, which a replay in other batches sets otherwise; reads show the clock (reads.py).
             Comparison(tables.STATEMENTS, ("customer_id", "month"), COMPARED_STATEMENT_COLUMNS),
@@ -35,5 +35,7 @@ def billing_view(book: PolicyBook) -> RebuildableView:
 
 
 def _bare_tables(db: ProjectionDatabase, cursor: Any) -> None:
+    # An earlier version's state, which a rebuild replaces: dropped with the live tables in the switch-over.
+    cursor.execute(f"DROP TABLE IF EXISTS {db.table(tables.LEGACY_CUSTOMERS)}")
     tables.create_bare_tables(db, cursor)
     create_closings(db, cursor)

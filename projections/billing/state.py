@@ -1,10 +1,8 @@
-"""The billing fold's state split to be stored: the closings (shared), and per customer their usage and statements."""
+"""The billing fold's state as rows: closings (shared), and per ticket, customer or (customer, month) the rest."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from pydantic import AwareDatetime, TypeAdapter
@@ -14,7 +12,7 @@ from domain.customer import Subscription
 from domain.frozen import Frozen
 from domain.policy import PolicyBook
 from domain.statement import AdjustmentLine, Statement
-from projections.billing.fold import BillingFold
+from projections.billing.fold import BillingFold, CustomerMonth
 from projections.billing.usage import UsageLedger
 
 
@@ -26,35 +24,40 @@ class Closings(Frozen):
     next_to_close: Month | None = None
 
 
-class CustomerBilling(Frozen):
-    """One customer's share of the fold: plans, incidents, callbacks, frozen statements, adjustments carried."""
-
-    subscriptions: tuple[Subscription, ...] = ()
-    incidents: tuple[Incident, ...] = ()
-    callbacks: tuple[CallbackUse, ...] = ()
-    references: dict[UUID, str] = {}
-    frozen: tuple[Statement, ...] = ()
-    carried: tuple[tuple[Month, tuple[AdjustmentLine, ...]], ...] = ()
-
-
 CLOSINGS = TypeAdapter(Closings)
-CUSTOMER = TypeAdapter(CustomerBilling)
+INCIDENT = TypeAdapter(Incident)
+CALLBACK = TypeAdapter(CallbackUse)
+SUBSCRIPTIONS = TypeAdapter(list[Subscription])
+LINES = TypeAdapter(list[AdjustmentLine])
+STATEMENT = TypeAdapter(Statement)
 
 
-def restore(book: PolicyBook, closings: Closings, customers: Mapping[str, CustomerBilling]) -> BillingFold:
-    """A fold that goes on from the stored state of these customers (the others' are not needed)."""
+@dataclass
+class Loaded:
+    """The rows a batch or a refresh read: just what the fold will ask of, so it grows with the batch, not history."""
+
+    subscriptions: dict[str, list[Subscription]] = field(default_factory=dict)
+    incidents: dict[UUID, Incident] = field(default_factory=dict)  # by ticket id
+    callbacks: dict[str, CallbackUse] = field(default_factory=dict)  # event id -> callback
+    frozen: dict[CustomerMonth, Statement] = field(default_factory=dict)
+    carried: dict[CustomerMonth, list[AdjustmentLine]] = field(default_factory=dict)
+
+
+def restore(book: PolicyBook, closings: Closings, loaded: Loaded) -> BillingFold:
+    """A fold that goes on from the loaded rows (the others are not asked of)."""
     usage = UsageLedger()
     fold = BillingFold(book, usage=usage, closed=dict(closings.closed), clock=closings.clock)
     fold._next_to_close = closings.next_to_close
-    for customer_id, state in customers.items():
-        if state.subscriptions:  # a ticket may come before its customer's plan: no plan, no statement yet
-            usage.subscriptions[customer_id] = list(state.subscriptions)
-        for incident in state.incidents:
-            usage.keep(incident)
-        usage.callbacks.extend(state.callbacks)
-        usage.references.update(state.references)
-        fold.frozen.update({(customer_id, s.month): s for s in state.frozen})
-        fold.carried.update({(customer_id, month): list(lines) for month, lines in state.carried})
+    for customer_id, subscriptions in loaded.subscriptions.items():
+        if subscriptions:  # a ticket may come before its customer's plan: no plan, no statement yet
+            usage.subscriptions[customer_id] = list(subscriptions)
+    for incident in loaded.incidents.values():
+        usage.keep(incident)
+        if incident.reference is not None:
+            usage.references[incident.ticket_id] = incident.reference
+    usage.callbacks.extend(loaded.callbacks.values())
+    fold.frozen.update(loaded.frozen)
+    fold.carried.update({key: list(lines) for key, lines in loaded.carried.items()})
     return fold
 
 
@@ -62,36 +65,34 @@ def closings_of(fold: BillingFold) -> Closings:
     return Closings(closed=tuple(sorted(fold.closed.items())), clock=fold.clock, next_to_close=fold._next_to_close)
 
 
-def customers_of(fold: BillingFold, customer_ids: Iterable[str]) -> dict[str, CustomerBilling]:
-    """Each named customer's share of the fold, to be stored; the fold's items are grouped by customer once."""
+@dataclass
+class Changes:
+    """What a batch changed of the loaded rows, to be written back; and the (customer, month) statements it moves."""
+
+    incidents: list[Incident]
+    callbacks: list[CallbackUse]
+    subscriptions: dict[str, list[Subscription]]
+    frozen: dict[CustomerMonth, Statement]
+    carried: dict[CustomerMonth, list[AdjustmentLine]]
+
+    def touched(self, zone) -> set[tuple[str, str]]:
+        """The (customer, month) statements these changes move; month "*" for every month of a customer."""
+        pairs = {(i.customer_id, str(Month.of(i.opened_at, zone))) for i in self.incidents}
+        pairs |= {(c.customer_id, str(Month.of(c.done_at, zone))) for c in self.callbacks}
+        pairs |= {(c, str(m)) for c, m in [*self.frozen, *self.carried]}
+        return pairs | {(c, EVERY_MONTH) for c in self.subscriptions}
+
+
+# A refresh mark's month that stands for every month of the customer (their plans changed).
+EVERY_MONTH = "*"
+
+
+def changes_of(fold: BillingFold, loaded: Loaded) -> Changes:
     usage = fold.usage
-    incidents, callbacks = _by_customer(usage.incidents.values()), _by_customer(usage.callbacks)
-    frozen = _by_owner(sorted(fold.frozen.items()))
-    carried = _by_owner(sorted(fold.carried.items()))
-    shares = {}
-    for customer_id in customer_ids:
-        mine = tuple(incidents.get(customer_id, ()))
-        shares[customer_id] = CustomerBilling(
-            subscriptions=tuple(usage.subscriptions.get(customer_id, ())),
-            incidents=mine,
-            callbacks=tuple(callbacks.get(customer_id, ())),
-            references={i.ticket_id: usage.references[i.ticket_id] for i in mine if i.ticket_id in usage.references},
-            frozen=tuple(s for _, s in frozen.get(customer_id, ())),
-            carried=tuple((month, tuple(lines)) for month, lines in carried.get(customer_id, ())),
-        )
-    return shares
-
-
-def _by_customer(items: Iterable[Any]) -> dict[str, list[Any]]:
-    grouped: dict[str, list[Any]] = defaultdict(list)
-    for item in items:
-        grouped[item.customer_id].append(item)
-    return grouped
-
-
-def _by_owner(items: Iterable[tuple[tuple[str, Month], Any]]) -> dict[str, list[tuple[Month, Any]]]:
-    """Items keyed by (customer, month), in the given order, as (month, item) per customer."""
-    grouped: dict[str, list[tuple[Month, Any]]] = defaultdict(list)
-    for (owner, month), item in items:
-        grouped[owner].append((month, item))
-    return grouped
+    return Changes(
+        incidents=[i for tid, i in usage.incidents.items() if loaded.incidents.get(tid) != i],
+        callbacks=usage.callbacks[len(loaded.callbacks) :],
+        subscriptions={c: s for c, s in usage.subscriptions.items() if loaded.subscriptions.get(c) != s},
+        frozen={key: s for key, s in fold.frozen.items() if key not in loaded.frozen},
+        carried={key: lines for key, lines in fold.carried.items() if loaded.carried.get(key) != lines},
+    )

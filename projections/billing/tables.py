@@ -1,4 +1,4 @@
-"""The billing tables: statements and their lines for analysts, and the fold's state to go on from."""
+"""The billing tables: statements and their lines for analysts, and the fold's state to go on from, as rows."""
 
 from __future__ import annotations
 
@@ -8,15 +8,28 @@ from projections.database import ProjectionDatabase
 
 STATEMENTS = "billing_statements"
 LINES = "billing_statement_lines"
-CUSTOMERS = "billing_customers"
+# The fold's state, in rows a batch reads and writes only when it touches them: incidents by ticket and callbacks by
+# event (each with its customer and month), plans by customer, frozen statements and carried adjustments by
+# (customer, month).
+INCIDENTS = "billing_incidents"
+CALLBACKS = "billing_callbacks"
+SUBSCRIPTIONS = "billing_subscriptions"
+FROZEN = "billing_frozen"
+CARRIED = "billing_carried"
 CLOSINGS = "billing_closings"
+# The state of earlier versions, every customer's whole history in one JSON row: a database that has it needs a
+# rebuild (`nettask projections rebuild billing`), which drops it.
+LEGACY_CUSTOMERS = "billing_customers"
 SEEN = "billing_events"
-# Customers whose statements wait for the next refresh (a count of marks: a refresh clears only those it saw).
+# (Customer, month) statements that wait for the next refresh, month "*" for all of a customer's (a count of marks:
+# a refresh clears only those it saw).
 REFRESH = "billing_refresh"
 # The closings first: every batch and every refresh locks that row before it touches another billing table, so a
 # rebuild that locks the tables in this order (its switch-over) waits for them, or they for it, never both: in any
 # other order PostgreSQL found a deadlock between the switch-over and a live projector's batch.
-TABLES = (CLOSINGS, STATEMENTS, LINES, CUSTOMERS, SEEN, REFRESH)
+TABLES = (CLOSINGS, STATEMENTS, LINES, INCIDENTS, CALLBACKS, SUBSCRIPTIONS, FROZEN, CARRIED, SEEN, REFRESH)
+# The tables of usage rows, found by month (a closing) and by customer and month (a refresh, an adjustment).
+BY_MONTH = (INCIDENTS, CALLBACKS)
 
 STATEMENT_COLUMNS = (
     "customer_id", "month", "plan", "policy_version", "currency", "plan_fee", "included_allowance", "included_used",
@@ -41,8 +54,11 @@ def create_bare_tables(db: ProjectionDatabase, cursor: Any) -> None:
 
 
 def create_indexes(db: ProjectionDatabase, cursor: Any) -> None:
-    """The index the statement lines are found by ticket with, named after the live table (names are unique)."""
+    """The indexes the statement lines are found by ticket with, and usage by month and customer, named after the
+    live table (names are unique)."""
     cursor.execute(f"CREATE INDEX IF NOT EXISTS {LINES}_ticket_id ON {db.table(LINES)} (ticket_id)")
+    for table in BY_MONTH:
+        cursor.execute(f"CREATE INDEX IF NOT EXISTS {table}_month ON {db.table(table)} (month, customer_id)")
 
 
 def _statements(db: ProjectionDatabase) -> list[str]:
@@ -62,9 +78,18 @@ def _statements(db: ProjectionDatabase) -> list[str]:
         f"occurred_at {instant}, severity TEXT, band TEXT, included BOOLEAN, over_allowance BOOLEAN, "
         f"amount {money} NOT NULL, adjusted_month TEXT, detail TEXT, event_ids TEXT NOT NULL, "
         "PRIMARY KEY (customer_id, month, line))",
-        f"CREATE TABLE IF NOT EXISTS {db.table(CUSTOMERS)} (customer_id TEXT PRIMARY KEY, state TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {db.table(INCIDENTS)} (ticket_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
+        "month TEXT NOT NULL, state TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {db.table(CALLBACKS)} (event_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, "
+        "month TEXT NOT NULL, state TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {db.table(SUBSCRIPTIONS)} (customer_id TEXT PRIMARY KEY, state TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {db.table(FROZEN)} (customer_id TEXT NOT NULL, month TEXT NOT NULL, "
+        "state TEXT NOT NULL, PRIMARY KEY (customer_id, month))",
+        f"CREATE TABLE IF NOT EXISTS {db.table(CARRIED)} (customer_id TEXT NOT NULL, month TEXT NOT NULL, "
+        "state TEXT NOT NULL, PRIMARY KEY (customer_id, month))",
         f"CREATE TABLE IF NOT EXISTS {db.table(CLOSINGS)} (singleton INTEGER PRIMARY KEY, state TEXT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {db.table(SEEN)} (event_id TEXT PRIMARY KEY, event_type TEXT NOT NULL, "
         f"occurred_at {instant} NOT NULL)",
-        f"CREATE TABLE IF NOT EXISTS {db.table(REFRESH)} (customer_id TEXT PRIMARY KEY, marks INTEGER NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {db.table(REFRESH)} (customer_id TEXT NOT NULL, month TEXT NOT NULL, "
+        "marks INTEGER NOT NULL, PRIMARY KEY (customer_id, month))",
     ]

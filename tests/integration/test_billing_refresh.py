@@ -34,7 +34,14 @@ def db(store_settings: Settings) -> Iterator[ProjectionDatabase]:
 
 
 def marks(db: ProjectionDatabase) -> dict[str, int]:
-    return dict(db.query(f"SELECT customer_id, marks FROM {db.table('billing_refresh')}"))
+    """The marks waiting, summed per customer."""
+    return dict(db.query(f"SELECT customer_id, SUM(marks) FROM {db.table('billing_refresh')} GROUP BY customer_id"))
+
+
+def marked_statements(db: ProjectionDatabase) -> dict[tuple[str, str], int]:
+    """The marks waiting, per (customer, month) statement ("*": every month of the customer)."""
+    rows = db.query(f"SELECT customer_id, month, marks FROM {db.table('billing_refresh')}")
+    return {(customer_id, month): count for customer_id, month, count in rows}
 
 
 def folded_in_batches(projection: BillingProjection, events: list, batch: int) -> None:
@@ -65,9 +72,11 @@ def test_a_refresh_leaves_the_marks_set_meanwhile(db, policy_book):
     late = next(i for i, e in enumerate(events) if e.type == "Escalated" and e.occurred_at.month == 4)
     projection = MarkedMeanwhile(db, policy_book, events[late:])
     folded_in_batches(projection, events[:late], 1_000)
-    read = marks(db)
+    read = marked_statements(db)
     projection.refresh()
-    assert marks(db) == {"acme": read["acme"] + 1}
+    left = marked_statements(db)  # the late escalation's customer, marked again meanwhile: March and April
+    assert {c for c, _ in left} == {"acme"} and {m for _, m in left} == {"2026-03", "2026-04"}
+    assert all(count == read.get(key, 0) + 1 for key, count in left.items())
     projection.refresh()
     fold = BillingFold(policy_book).apply_all(events)
     assert stored_statements(db) == all_statements(fold, fold.clock) and marks(db) == {}

@@ -15,7 +15,7 @@ from infra.compose.projections import build_projection_database
 from infra.compose.rebuild import store_log, views
 from infra.settings import Settings
 from projections.billing import customers, tables
-from projections.billing.projection import statements_of
+from projections.billing.projection import BillingProjection, LegacyBillingState, has_table, statements_of
 from projections.rebuild import rebuild
 from projections.views import drop_views
 from tests.integration import test_rebuild as sla_rebuild
@@ -66,6 +66,25 @@ def test_a_rebuild_before_the_projector_ever_ran_gives_the_store_folds_statement
     held = [(c, m, Statement.model_validate_json(s)) for c, m, s in billing_rows(cli_env)[0]]
     assert held == [(s.customer_id, str(s.month), s) for s in expected] and expected
     assert runner.invoke(app, ["projections", "verify", "--view", "billing"]).exit_code == 0
+
+
+def test_a_database_of_the_old_state_table_is_refused_and_a_rebuild_migrates_it(cli_env, policy_book):
+    store_example(cli_env, policy_book)
+    before = billing_rows(cli_env)
+    legacy = "CREATE TABLE {legacy} (customer_id TEXT PRIMARY KEY, state TEXT NOT NULL)"
+    sla_rebuild.execute(cli_env, legacy, legacy=tables.LEGACY_CUSTOMERS)
+    db = build_projection_database(cli_env)
+    try:
+        with pytest.raises(LegacyBillingState, match="projections rebuild billing"), db.transaction() as cursor:
+            BillingProjection(db, policy_book).create_tables(cursor)
+        result = runner.invoke(app, ["projections", "rebuild", "billing"])
+        assert result.exit_code == 0, result.output
+        with db.transaction() as cursor:
+            assert not has_table(db, cursor, tables.LEGACY_CUSTOMERS)
+            BillingProjection(db, policy_book).create_tables(cursor)  # the projector starts again
+    finally:
+        db.close()
+    assert billing_rows(cli_env) == before
 
 
 def test_verify_reports_a_tampered_statement_and_a_lost_line_and_exits_1(cli_env, policy_book):

@@ -13,7 +13,7 @@ from domain.desk import TicketDesk
 from domain.statement import Statement
 from projections.billing import BillingFold, all_statements
 from projections.billing.lines import MAX_LINES, WrittenLines
-from projections.billing.projection import BillingProjection
+from projections.billing.projection import BillingProjection, LegacyBillingState
 from projections.database import ProjectionDatabase
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "march-2026.jsonl"
@@ -61,7 +61,13 @@ def projected(book, events: list, batch: int, refresh_every: int | None = None) 
 
 
 def marked(db: ProjectionDatabase) -> dict[str, int]:
-    return dict(db.query("SELECT customer_id, marks FROM billing_refresh"))
+    """The marks waiting, summed per customer."""
+    return dict(db.query("SELECT customer_id, SUM(marks) FROM billing_refresh GROUP BY customer_id"))
+
+
+def marked_statements(db: ProjectionDatabase) -> dict[tuple[str, str], int]:
+    """The marks waiting, per (customer, month) statement ("*": every month of the customer)."""
+    return {(c, m): n for c, m, n in db.query("SELECT customer_id, month, marks FROM billing_refresh")}
 
 
 def stored_statements(db: ProjectionDatabase) -> list[Statement]:
@@ -152,8 +158,8 @@ class MarkedMeanwhile(BillingProjection):
         super().__init__(db, book)
         self.meanwhile = meanwhile
 
-    def _write_statements(self, cursor, fold, customer_ids) -> None:
-        super()._write_statements(cursor, fold, customer_ids)
+    def _write_statements(self, cursor, fold, whole, pairs) -> None:
+        super()._write_statements(cursor, fold, whole, pairs)
         if self.meanwhile:
             self.apply(cursor, self.meanwhile)
             self.meanwhile = []
@@ -167,9 +173,11 @@ def test_a_refresh_clears_only_the_marks_it_read_and_leaves_those_set_meanwhile(
     with db.transaction() as cursor:
         projection.create_tables(cursor)
         projection.apply(cursor, events[:late])
-    read = marked(db)
+    read = marked_statements(db)
     projection.refresh()
-    assert marked(db) == {"acme": read["acme"] + 1}  # the late escalation's customer, marked again meanwhile
+    left = marked_statements(db)  # the late escalation's customer, marked again meanwhile: March and April
+    assert {c for c, _ in left} == {"acme"} and {m for _, m in left} == {"2026-03", "2026-04"}
+    assert all(count == read.get(key, 0) + 1 for key, count in left.items())
     projection.refresh()
     fold = BillingFold(policy_book).apply_all(events)
     assert stored_statements(db) == all_statements(fold, fold.clock) and marked(db) == {}
@@ -185,18 +193,44 @@ def test_a_late_event_for_a_closed_month_is_one_adjustment_line_however_often_re
         assert db.query(lines) == [("2026-04", "adjustment", "crm:A-6", "74.00", "2026-03")]
 
 
-def test_a_share_the_batch_did_not_change_is_not_written_again(policy_book):
-    """A second closing of March loads every customer (it reaches everyone) but changes none of them."""
+def test_rows_the_batch_did_not_change_are_not_written_again(policy_book):
+    """A second closing of March loads every customer's March (it reaches everyone) but changes none of it."""
     events = recorded_events(policy_book, [CLOSE_MARCH])
     db = projected(policy_book, events, 1_000)
     closed_again = next(e for e in events if e.type == "MonthClosed").model_copy(update={"event_id": uuid4()})
     projection = BillingProjection(db, policy_book)
-    dumped, dump = [], projection.shares.dump
-    projection.shares.dump = lambda key, state: dumped.append(key) or dump(key, state)
+    written, write = [], projection.rows.write
+    projection.rows.write = lambda cursor, changes, zone: written.append(changes) or write(cursor, changes, zone)
     with db.transaction() as cursor:
         result = projection.apply(cursor, [closed_again])
-    customers = {row[0] for row in db.query("SELECT customer_id FROM billing_customers")}
-    assert result.applied == 1 and dumped == [] and set(marked(db)) == customers != set()
+    (changes,) = written
+    unchanged = not (changes.incidents or changes.callbacks or changes.subscriptions or changes.frozen)
+    customers = {row[0] for row in db.query("SELECT customer_id FROM billing_subscriptions")}
+    assert result.applied == 1 and unchanged and not changes.carried and set(marked(db)) == customers != set()
+
+
+def test_a_batch_reads_only_the_rows_of_its_tickets_and_customers(policy_book):
+    """An opening in an open month loads its customer's plans and no other customer's, no incident but its own."""
+    events = recorded_events(policy_book)
+    db = projected(policy_book, events[:-1], 1_000)
+    projection = BillingProjection(db, policy_book)
+    loads, load = [], projection._load
+    projection._load = lambda *arguments: loads.append(load(*arguments)) or loads[-1]
+    last = events[-1]
+    with db.transaction() as cursor:
+        projection.apply(cursor, [last])
+    (loaded,) = loads
+    assert set(loaded.subscriptions) <= {last.customer_id} and len(loaded.frozen) == len(loaded.carried) == 0
+    assert set(loaded.incidents) <= {getattr(last, "ticket_id", None)}
+
+
+def test_a_database_of_the_old_state_table_is_refused_until_rebuilt(policy_book, caplog):
+    db = memory_database()
+    with db.transaction() as cursor:
+        cursor.execute("CREATE TABLE billing_customers (customer_id TEXT PRIMARY KEY, state TEXT NOT NULL)")
+    with pytest.raises(LegacyBillingState, match="nettask projections rebuild billing"), db.transaction() as cursor:
+        BillingProjection(db, policy_book).create_tables(cursor)
+    assert "billing_customers" in caplog.text
 
 
 @pytest.mark.parametrize("batch", [1, 4])
@@ -253,9 +287,19 @@ def test_lines_changed_behind_the_projection_are_rewritten_whole(policy_book):
         projection.apply(cursor, events[:half])
     projection.refresh()
     with db.transaction() as cursor:
-        cursor.execute("UPDATE billing_statements SET statement = statement || ' '")
-        cursor.execute("UPDATE billing_statement_lines SET amount = '0.01'")
         projection.apply(cursor, events[half:])
+        # Only the statements the refresh rewrites (those marked): it has no reason to read the others.
+        marked_here = (
+            "WHERE EXISTS (SELECT 1 FROM billing_refresh AS r "
+            "WHERE r.customer_id = {t}.customer_id AND r.month IN ({t}.month, '*'))"
+        )
+        cursor.execute(
+            f"UPDATE billing_statements SET statement = statement || ' ' {marked_here.format(t='billing_statements')}"
+        )
+        cursor.execute(
+            f"UPDATE billing_statement_lines SET amount = '0.01' {marked_here.format(t='billing_statement_lines')}"
+        )
+        assert cursor.rowcount > 0
     projection.refresh()
     expected = projected(policy_book, events, len(events))
     for table in ("billing_statements", "billing_statement_lines"):
