@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from domain import events as ev
 from domain.desk import TicketDesk
+from domain.validation import Location, dotted, validation_problems
 
 # A ticket's share is its id's first hex digits (12 bits, 4,096 values) modulo the number of shares: the same
 # digits in Python, in SQLite (ids stored as 32 hex digits) and in PostgreSQL (uuid), so the filter runs in SQL.
@@ -84,11 +85,14 @@ def _parsed(notification: int, kind: type[ev.DomainEvent], state: Any) -> Any:
     try:
         return kind.model_validate_json(state)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "its JSON"
+        problem = validation_problems(error, where=_place, first_only=True)
         raise InvalidStoredEvent(
-            f"stored event {notification} ({kind.__name__}) does not validate: {where}: {first['msg']}"
+            f"stored event {notification} ({kind.__name__}) does not validate: {problem}"
         ) from None
+
+
+def _place(location: Location) -> str:
+    return dotted(location) if location else "its JSON"
 
 
 def _rows_reader(recorder: Any, share: Share) -> RowsReader:

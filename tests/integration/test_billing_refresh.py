@@ -16,6 +16,8 @@ from tests.unit.test_billing_projection import (
     CLOSE_MARCH,
     ESCALATE_LATE,
     MarkedMeanwhile,
+    marked,
+    marked_statements,
     recorded_events,
     stored_statements,
 )
@@ -33,17 +35,6 @@ def db(store_settings: Settings) -> Iterator[ProjectionDatabase]:
     database.close()
 
 
-def marks(db: ProjectionDatabase) -> dict[str, int]:
-    """The marks waiting, summed per customer."""
-    return dict(db.query(f"SELECT customer_id, SUM(marks) FROM {db.table('billing_refresh')} GROUP BY customer_id"))
-
-
-def marked_statements(db: ProjectionDatabase) -> dict[tuple[str, str], int]:
-    """The marks waiting, per (customer, month) statement ("*": every month of the customer)."""
-    rows = db.query(f"SELECT customer_id, month, marks FROM {db.table('billing_refresh')}")
-    return {(customer_id, month): count for customer_id, month, count in rows}
-
-
 def folded_in_batches(projection: BillingProjection, events: list, batch: int) -> None:
     with projection.db.transaction() as cursor:
         SlaProjection(projection.db).create_tables(cursor)  # the analysts' views join them: the projector's order
@@ -56,11 +47,11 @@ def folded_in_batches(projection: BillingProjection, events: list, batch: int) -
 def test_marks_survive_a_crash_between_the_batches_and_their_refresh(db, policy_book):
     events = recorded_events(policy_book, [CLOSE_MARCH, ESCALATE_LATE])
     folded_in_batches(BillingProjection(db, policy_book), events, 5)  # then "crashed": never refreshed
-    left = marks(db)
+    left = marked(db)
     assert left and stored_statements(db) == []
     assert BillingProjection(db, policy_book).refresh() == len(left)  # a new projection, as after a restart
     fold = BillingFold(policy_book).apply_all(events)
-    assert stored_statements(db) == all_statements(fold, fold.clock) and marks(db) == {}
+    assert stored_statements(db) == all_statements(fold, fold.clock) and marked(db) == {}
     lines = db.query(ADJUSTMENTS.format(lines=db.table("billing_statement_lines")))
     assert [(m, k, r, str(a), am) for m, k, r, a, am in lines] == [
         ("2026-04", "adjustment", "crm:A-6", "74.00", "2026-03")
@@ -79,4 +70,4 @@ def test_a_refresh_leaves_the_marks_set_meanwhile(db, policy_book):
     assert all(count == read.get(key, 0) + 1 for key, count in left.items())
     projection.refresh()
     fold = BillingFold(policy_book).apply_all(events)
-    assert stored_statements(db) == all_statements(fold, fold.clock) and marks(db) == {}
+    assert stored_statements(db) == all_statements(fold, fold.clock) and marked(db) == {}

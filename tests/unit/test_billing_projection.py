@@ -62,12 +62,13 @@ def projected(book, events: list, batch: int, refresh_every: int | None = None) 
 
 def marked(db: ProjectionDatabase) -> dict[str, int]:
     """The marks waiting, summed per customer."""
-    return dict(db.query("SELECT customer_id, SUM(marks) FROM billing_refresh GROUP BY customer_id"))
+    return dict(db.query(f"SELECT customer_id, SUM(marks) FROM {db.table('billing_refresh')} GROUP BY customer_id"))
 
 
 def marked_statements(db: ProjectionDatabase) -> dict[tuple[str, str], int]:
     """The marks waiting, per (customer, month) statement ("*": every month of the customer)."""
-    return {(c, m): n for c, m, n in db.query("SELECT customer_id, month, marks FROM billing_refresh")}
+    rows = db.query(f"SELECT customer_id, month, marks FROM {db.table('billing_refresh')}")
+    return {(customer_id, month): count for customer_id, month, count in rows}
 
 
 def stored_statements(db: ProjectionDatabase) -> list[Statement]:
